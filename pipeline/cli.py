@@ -1,0 +1,40 @@
+"""The ``pipeline`` command: thin argument parsing over training, prediction and evaluation.
+
+Each subcommand lives in ``pipeline/commands/<name>.py`` and exposes ``add_parser(subparsers)``,
+which registers its options and sets ``func`` to a handler taking the parsed arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from pipeline.commands import baseline, demo, evaluate, predict, train
+
+COMMANDS = (train, predict, evaluate, baseline, demo)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full parser, one subparser per command module."""
+    parser = argparse.ArgumentParser(prog="pipeline", description=__doc__.splitlines()[0])
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    for command in COMMANDS:
+        command.add_parser(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point: run one subcommand; expected failures end with one clear line, exit 2."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except (ValueError, FileExistsError, FileNotFoundError, KeyError) as error:
+        print(f"pipeline {args.command}: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

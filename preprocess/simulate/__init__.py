@@ -1,0 +1,1 @@
+"""G2Net-format simulator."""

@@ -1,0 +1,31 @@
+"""Shared fixtures: seeds, and one small simulated G2Net-layout data set reused across tests."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+
+@pytest.fixture(autouse=True)
+def _seed() -> None:
+    """Every test starts from the same random state."""
+    random.seed(0)
+    np.random.seed(0)
+    torch.manual_seed(0)
+
+
+@pytest.fixture(scope="session")
+def simulated_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small simulated data set (48 train, 16 test) in the G2Net layout, made once per session.
+
+    Tests must treat it as read-only; copy it to ``tmp_path`` to modify it.
+    """
+    from preprocess.simulate import SimulationConfig, simulate
+
+    out = tmp_path_factory.mktemp("g2net") / "data"
+    simulate(SimulationConfig(n_train=48, n_test=16, seed=1234), out, workers=1, progress=False)
+    return out
