@@ -1,7 +1,79 @@
-"""Placeholder until this command lands; its owner replaces this whole file."""
+"""``pipeline baseline matched-filter``: score a split with the matched-filter reference."""
+
+from __future__ import annotations
 
 import argparse
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pipeline.matched_filter import MatchedFilterConfig, run_matched_filter
+from pipeline.template_bank import BankConfig
+from preprocess.layout import DETECTORS, read_psd
+
+log = logging.getLogger(__name__)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    """Register nothing yet."""
+    """Register ``baseline`` with its one method, ``matched-filter``."""
+    parser = subparsers.add_parser("baseline", help="reference detectors on the same samples",
+                                   description=__doc__)
+    methods = parser.add_subparsers(dest="method", required=True)
+    mf = methods.add_parser("matched-filter", help="template-bank matched filter (network SNR)",
+                            description=__doc__)
+    bank, config = BankConfig(), MatchedFilterConfig()
+    mf.add_argument("--data", type=Path, required=True, help="G2Net-layout data directory")
+    mf.add_argument("--split", choices=("train", "test"), default="test")
+    mf.add_argument("--out", type=Path, required=True, help="scores CSV (id,target)")
+    mf.add_argument("--n-templates", type=int, default=bank.n_templates)
+    mf.add_argument("--seed", type=int, default=bank.seed, help="seed of the bank placement")
+    mf.add_argument("--mass-range", type=float, nargs=2, metavar=("MIN", "MAX"),
+                    default=(bank.mass_min, bank.mass_max),
+                    help="detector-frame component masses of the bank, Msun (default %(default)s)")
+    mf.add_argument("--spin-max", type=float, default=bank.spin_max,
+                    help="aligned spins of the bank in [-x, x]; 0 = non-spinning")
+    mf.add_argument("--taper", type=float, default=config.taper,
+                    help="seconds of Tukey ramp at each end of a sample (default %(default)s)")
+    mf.add_argument("--psd", type=Path, default=None,
+                    help="PSD to whiten with: a psd.csv, a directory holding one, a cache "
+                         "directory (its estimated PSD) or a .npy (3, F); default DATA/psd.csv")
+    mf.add_argument("--workers", type=int, default=1, help="processes (default %(default)s)")
+    mf.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    mf.add_argument("--no-progress", action="store_true", help="no progress bar")
+    mf.set_defaults(func=run)
+
+
+def load_psd(path: Path) -> np.ndarray:
+    """A PSD ``(3, F)`` from a psd.csv, a directory holding one, a cache directory or a .npy."""
+    if path.is_dir() and (path / "psd.csv").is_file():
+        return read_psd(path)[1]
+    if path.is_dir():
+        from preprocess.cache import read_manifest
+
+        psd = read_manifest(path).psd
+        if psd is None:
+            raise ValueError(f"{path}: the cache holds no PSD (it was not whitened)")
+        return psd
+    if path.suffix == ".npy":
+        return np.load(path, allow_pickle=False)
+    if path.is_file():
+        frame = pd.read_csv(path)
+        if set(DETECTORS) - set(frame.columns):
+            raise ValueError(f"{path}: expected columns frequency,{','.join(DETECTORS)}")
+        return frame[list(DETECTORS)].to_numpy().T
+    raise FileNotFoundError(f"{path}: no PSD there")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Build the bank, filter every sample of the split, write the scores."""
+    if args.out.exists() and not args.overwrite:
+        raise FileExistsError(f"{args.out}: exists; pass --overwrite to replace it")
+    bank = BankConfig(n_templates=args.n_templates, seed=args.seed, mass_min=args.mass_range[0],
+                      mass_max=args.mass_range[1], spin_max=args.spin_max)
+    config = MatchedFilterConfig(bank=bank, taper=args.taper)
+    psd = load_psd(args.psd) if args.psd is not None else None
+    run_matched_filter(args.data, args.split, args.out, config, psd=psd, workers=args.workers,
+                       progress=not args.no_progress)
+    return 0

@@ -1,0 +1,133 @@
+"""One simulated sample, reproducible from (seed, split, index) alone.
+
+Ids and labels of a split are fixed by the seed; each sample's random state is derived from
+``[seed, split number, index]``, so any worker can make any sample and the output does not
+depend on how the work is shared out.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import numpy as np
+
+from preprocess.layout import DETECTORS, N_TIME, SAMPLE_RATE, SPLITS, check_split
+from preprocess.simulate.config import SimulationConfig
+from preprocess.simulate.noise import colored_noise, detector_psds
+from preprocess.simulate.priors import draw_parameters, draw_snr
+from preprocess.simulate.snr import network_snr, optimal_snr
+from preprocess.simulate.waveform import REFERENCE_DISTANCE_MPC, polarizations, project
+
+ID_STREAM = 2  # SeedSequence words after the seed: 0/1 are the splits' samples, 2 ids, 3 labels
+LABEL_STREAM = 3
+SIGNAL_COLUMNS = (  # injections.csv columns after id, split, target (NaN for noise only)
+    "mass1", "mass2", "spin1x", "spin1y", "spin1z", "spin2x", "spin2y", "spin2z", "distance",
+    "ra", "dec", "polarization", "inclination", "phase", "merger_time",
+    *(f"snr_{d}" for d in DETECTORS),
+    "snr_network",
+)  # fmt: skip
+INJECTION_COLUMNS = ("id", "split", "target", *SIGNAL_COLUMNS)
+
+
+def split_size(config: SimulationConfig, split: str) -> int:
+    return config.n_train if check_split(split) == "train" else config.n_test
+
+
+@functools.lru_cache(maxsize=8)
+def sample_ids(config: SimulationConfig) -> dict[str, tuple[str, ...]]:
+    """Unique 10-hex-character ids per split, in generation order (index ``i`` -> ``ids[i]``)."""
+    rng = np.random.default_rng([config.seed, ID_STREAM])
+    total = config.n_train + config.n_test
+    ids: list[str] = []
+    seen: set[str] = set()
+    while len(ids) < total:
+        for value in rng.integers(0, 16**10, size=total - len(ids)):
+            text = f"{int(value):010x}"
+            if text not in seen:
+                seen.add(text)
+                ids.append(text)
+    return {"train": tuple(ids[: config.n_train]), "test": tuple(ids[config.n_train :])}
+
+
+@functools.lru_cache(maxsize=8)
+def split_targets(config: SimulationConfig, split: str) -> np.ndarray:
+    """Targets ``(n,)`` of a split: exactly ``round(signal_fraction * n)`` ones, shuffled."""
+    n = split_size(config, split)
+    n_signal = int(math.floor(config.signal_fraction * n + 0.5))
+    rng = np.random.default_rng([config.seed, LABEL_STREAM, SPLITS.index(split)])
+    targets = np.zeros(n, dtype=np.int64)
+    targets[:n_signal] = 1
+    rng.shuffle(targets)
+    targets.setflags(write=False)
+    return targets
+
+
+@functools.lru_cache(maxsize=8)
+def noise_psds(config: SimulationConfig) -> np.ndarray:
+    """PSDs ``(3, n_long // 2 + 1)`` on the grid of the long noise stretch.
+
+    Interpolated linearly from ``sample_psds`` (``psd.csv``) rather than evaluated afresh, so
+    the noise has exactly the spectrum ``psd.csv`` states: the narrow lines of the Virgo curve
+    would otherwise carry more or less power than the 0.5-Hz grid can show.
+    """
+    n_long = int(round(config.noise_duration * SAMPLE_RATE / 2)) * 2
+    freqs = np.fft.rfftfreq(n_long, 1.0 / SAMPLE_RATE)
+    sample_freqs = np.fft.rfftfreq(N_TIME, 1.0 / SAMPLE_RATE)
+    psds = np.stack([np.interp(freqs, sample_freqs, psd) for psd in sample_psds(config)])
+    psds[:, freqs < min(config.noise_f_low, config.seismic_f_low)] = 0.0
+    psds.setflags(write=False)
+    return psds
+
+
+def sample_psds(config: SimulationConfig) -> np.ndarray:
+    """PSDs ``(3, 2049)`` on the rFFT grid of one 2-s sample (what ``psd.csv`` holds)."""
+    names = tuple(config.psd_names[d] for d in DETECTORS)
+    return detector_psds(
+        names, N_TIME, config.noise_f_low, config.seismic_f_low, config.seismic_slope
+    )
+
+
+def make_signal(
+    config: SimulationConfig, rng: np.random.Generator
+) -> tuple[np.ndarray, dict[str, float]]:
+    """A clean signal ``(3, N_TIME)`` scaled to a drawn network SNR, and its parameters."""
+    params = draw_parameters(rng, config)
+    target_snr = draw_snr(rng, config)
+    h_plus, h_cross, epoch = polarizations(
+        params, config.approximant, config.f_lower, REFERENCE_DISTANCE_MPC
+    )
+    signal = project(h_plus, h_cross, epoch, params, config.gps_time)
+    snrs = optimal_snr(signal, sample_psds(config), config.f_lower)
+    reference_snr = network_snr(snrs)
+    if reference_snr <= 0:
+        raise RuntimeError(f"waveform {params} leaves no power in the window")
+    scale = target_snr / reference_snr
+    params.distance = REFERENCE_DISTANCE_MPC / scale if scale > 0 else math.inf
+    row = params.to_dict()
+    for detector, value in zip(DETECTORS, snrs * scale, strict=True):
+        row[f"snr_{detector}"] = float(value)
+    row["snr_network"] = network_snr(snrs * scale)
+    return signal * scale, row
+
+
+def simulate_sample(
+    config: SimulationConfig, split: str, index: int
+) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Sample ``index`` of ``split``: ``(strain (3, N_TIME), clean signal (3, N_TIME), row)``.
+
+    ``row`` holds id, split, target and, for a signal, the injection parameters and SNRs
+    (NaN for noise-only samples): one row of ``injections.csv``.
+    """
+    sample_id = sample_ids(config)[split][index]
+    target = int(split_targets(config, split)[index])
+    rng = np.random.default_rng([config.seed, SPLITS.index(split), index])
+    noise_rng, signal_rng = rng.spawn(2)
+    noise = colored_noise(noise_psds(config), noise_rng, N_TIME)
+    row: dict = {"id": sample_id, "split": split, "target": target}
+    if target:
+        signal, params = make_signal(config, signal_rng)
+    else:
+        signal, params = np.zeros_like(noise), dict.fromkeys(SIGNAL_COLUMNS, math.nan)
+    row.update(params)
+    return noise + signal, signal, row

@@ -1,0 +1,91 @@
+"""``preprocess simulate`` end to end: reproducibility, refusal to clobber, and bad options."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from preprocess.cli import main
+from preprocess.simulate import SimulationConfig, simulate
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
+    }
+
+
+def test_same_seed_same_bytes_whatever_the_workers(tmp_path: Path) -> None:
+    config = SimulationConfig(n_train=40, n_test=8, seed=5)  # 3 chunks: the pool shares them out
+    one = _files(simulate(config, tmp_path / "one", workers=1, progress=False))
+    two = _files(simulate(config, tmp_path / "two", workers=2, progress=False))
+    assert len(one) == 48 + 6 and one.keys() == two.keys()
+    assert all(one[name] == two[name] for name in one)
+    other = _files(
+        simulate(SimulationConfig(n_train=40, n_test=8, seed=6), tmp_path / "other", workers=1,
+                 progress=False)
+    )  # fmt: skip
+    assert one["training_labels.csv"] != other["training_labels.csv"]
+    assert one["injections.csv"] != other["injections.csv"]
+
+
+def test_cli_writes_and_refuses_to_overwrite(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "data"
+    args = ["simulate", "--out", str(out), "--n-train", "4", "--n-test", "2", "--no-progress"]
+    assert main([*args, "--workers", "1", "--approximant", "IMRPhenomXPHM"]) == 0
+    assert (out / "simulation.json").is_file()
+    first = _files(out)
+    assert main(args) == 2
+    assert f"{out} already holds data; pass --overwrite" in capsys.readouterr().err
+    assert _files(out) == first  # untouched
+    assert main([*args, "--overwrite", "--seed", "3", "--workers", "1"]) == 0
+    assert _files(out)["injections.csv"] != first["injections.csv"]
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--n-train", "-1", "--n-test", "2"], "n-train must be a non-negative integer, got -1"),
+        (["--n-train", "2", "--n-test", "-3"], "n-test must be a non-negative integer, got -3"),
+        (["--n-train", "0", "--n-test", "0"], "nothing to simulate"),
+        (["--approximant", "TaylorF2"], "unknown approximant 'TaylorF2'; expected one of"),
+        (["--snr-min", "-1"], "snr-min must be >= 0, got -1.0"),
+        (["--snr-min", "9", "--snr-max", "3"], "snr-min (9.0) is above snr-max (3.0)"),
+        (["--snr-distribution", "gaussian"], "unknown snr distribution 'gaussian'"),
+        (["--signal-fraction", "1.5"], "signal-fraction must lie in [0, 1], got 1.5"),
+        (["--workers", "0"], "workers must be >= 1, got 0"),
+    ],
+)
+def test_bad_options_exit_2_with_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture, options: list[str], message: str
+) -> None:
+    counts = [] if "--n-train" in options else ["--n-train", "2", "--n-test", "2"]
+    out = tmp_path / "data"
+    assert main(["simulate", "--out", str(out), *counts, *options, "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("preprocess simulate: error: ") and message in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert not out.exists()
+
+
+def test_interrupted_run_is_recognisably_incomplete(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from preprocess.simulate import run
+
+    real = run.simulate_sample
+
+    def failing(config: SimulationConfig, split: str, index: int) -> tuple:
+        if index == 5:
+            raise KeyboardInterrupt
+        return real(config, split, index)
+
+    monkeypatch.setattr(run, "simulate_sample", failing)
+    out = tmp_path / "data"
+    with pytest.raises(KeyboardInterrupt):
+        simulate(SimulationConfig(n_train=8, n_test=0), out, workers=1, progress=False)
+    assert len(list(out.rglob("*.npy"))) == 5  # whole files only, no temporary names
+    assert not list(out.rglob(".*")) and not (out / "simulation.json").exists()
+    with pytest.raises(FileExistsError, match="holds an incomplete run or data"):
+        simulate(SimulationConfig(n_train=8, n_test=0), out, workers=1, progress=False)
