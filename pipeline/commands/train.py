@@ -1,7 +1,104 @@
-"""Placeholder until this command lands; its owner replaces this whole file."""
+"""``pipeline train``: train a classifier on one fold of a spectrogram cache.
+
+Runs as one process, or under ``torchrun --nproc_per_node N pipeline train ...`` with DDP.
+"""
+
+from __future__ import annotations
 
 import argparse
+import logging
+import os
+
+from models import STEMS, list_models, resnet_name
+from pipeline.augment import AugmentConfig
+from pipeline.config import TrainConfig
+from pipeline.train import fit
+
+DEPTHS = (16, 18, 34, 50, 101, 152)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    """Register nothing yet."""
+    """Register ``train`` and its options (defaults come from ``TrainConfig``)."""
+    d, a = TrainConfig(), AugmentConfig()
+    p = subparsers.add_parser("train", help="train a classifier on one fold of a cache",
+                              description=__doc__.splitlines()[0])
+    p.add_argument("--cache", required=True, help="spectrogram cache directory (labelled split)")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--depth", type=int, choices=DEPTHS,
+                       help=f"ResNet depth (default {d.model})")
+    which.add_argument("--model", help="any registered model name, e.g. efficientnet_b0")
+    p.add_argument("--stem", choices=sorted(STEMS), help="input stem of our ResNets")
+    p.add_argument("--folds", type=int, default=d.folds, help="stratified K-fold splits")
+    p.add_argument("--fold", type=int, default=d.fold, help="validation fold, 0..folds-1")
+    p.add_argument("--epochs", type=int, default=d.epochs)
+    p.add_argument("--batch-size", type=int, default=d.batch_size, help="per process")
+    p.add_argument("--lr", type=float, default=d.lr, help="AdamW peak learning rate")
+    p.add_argument("--weight-decay", type=float, default=d.weight_decay)
+    p.add_argument("--warmup-epochs", type=float, default=d.warmup_epochs)
+    p.add_argument("--min-lr", type=float, default=d.min_lr)
+    p.add_argument("--grad-clip", type=float, default=d.grad_clip, help="0 disables")
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--device", default=d.device, help="auto | cpu | cuda | cuda:N")
+    p.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None,
+                   help="autocast mixed precision (default: on for CUDA)")
+    p.add_argument("--amp-dtype", choices=("bfloat16", "float16"), default=d.amp_dtype)
+    p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
+                   help="NHWC memory format (default: on for CUDA)")
+    p.add_argument("--compile", action="store_true", help="torch.compile the model")
+    p.add_argument("--workers", type=int, default=None,
+                   help="DataLoader workers (default: min(8, CPUs per process))")
+    p.add_argument("--in-memory", action="store_true", help="load the cache into RAM")
+    p.add_argument("--patience", type=int, default=d.patience,
+                   help="early stopping patience in epochs (0: never)")
+    p.add_argument("--out", default="", help="run directory (default runs/<model>-fold<K>)")
+    p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.pt")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    g = p.add_argument_group("augmentations (training batches only)")
+    flag = argparse.BooleanOptionalAction
+    g.add_argument("--swap-ligo", action=flag, default=a.swap_ligo, help="swap H1 <-> L1")
+    g.add_argument("--swap-prob", type=float, default=a.swap_prob)
+    g.add_argument("--time-shift", action=flag, default=a.time_shift, help="roll along time")
+    g.add_argument("--max-time-shift", type=int, default=a.max_time_shift, help="time bins")
+    g.add_argument("--time-mask", action=flag, default=a.time_mask)
+    g.add_argument("--time-mask-width", type=int, default=a.time_mask_width, help="time bins")
+    g.add_argument("--freq-mask", action=flag, default=a.freq_mask)
+    g.add_argument("--freq-mask-width", type=int, default=a.freq_mask_width, help="freq bins")
+    p.set_defaults(func=run)
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """The ``TrainConfig`` the command line describes."""
+    model = args.model or (resnet_name(args.depth) if args.depth else TrainConfig.model)
+    model_kwargs = {}
+    if args.stem:
+        if model not in list_models(include_timm=False):
+            raise ValueError(f"--stem applies to our ResNets only, not to {model!r}")
+        model_kwargs["stem"] = args.stem
+    augment = AugmentConfig(
+        swap_ligo=args.swap_ligo, swap_prob=args.swap_prob, time_shift=args.time_shift,
+        max_time_shift=args.max_time_shift, time_mask=args.time_mask,
+        time_mask_width=args.time_mask_width, freq_mask=args.freq_mask,
+        freq_mask_width=args.freq_mask_width,
+    )
+    return TrainConfig(
+        cache=args.cache, model=model, model_kwargs=model_kwargs, folds=args.folds,
+        fold=args.fold, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+        weight_decay=args.weight_decay, warmup_epochs=args.warmup_epochs, min_lr=args.min_lr,
+        grad_clip=args.grad_clip, seed=args.seed, device=args.device, amp=args.amp,
+        amp_dtype=args.amp_dtype, channels_last=args.channels_last, compile=args.compile,
+        workers=args.workers, in_memory=args.in_memory, patience=args.patience, out=args.out,
+        resume=args.resume, progress=not args.no_progress, augment=augment,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Train; print where the run is and its best validation AUC (rank 0 only)."""
+    main_rank = os.environ.get("RANK", "0") == "0"
+    if not main_rank:
+        logging.getLogger().setLevel(logging.WARNING)
+    result = fit(config_from_args(args))
+    if main_rank:
+        print(f"{result.run_dir}: best val AUC {result.best_auc:.4f} at epoch "
+              f"{result.best_epoch} of {result.epochs}"
+              f"{' (stopped early)' if result.stopped_early else ''}")
+    return 0

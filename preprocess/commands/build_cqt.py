@@ -1,7 +1,91 @@
-"""Placeholder until this command lands; its owner replaces this whole file."""
+"""``preprocess build-cqt``: whiten, band-pass and CQT one split into a sharded float16 cache."""
+
+from __future__ import annotations
 
 import argparse
+import logging
+import os
+
+from preprocess.build import BuildOptions, build_cache
+from preprocess.cqt import CQTConfig
+from preprocess.whiten import WhitenConfig
+
+logger = logging.getLogger(__name__)
+_CQT, _WHITEN, _BUILD = CQTConfig(), WhitenConfig(), BuildOptions()
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    """Register nothing yet."""
+    """Register ``build-cqt`` and its options."""
+    parser = subparsers.add_parser(
+        "build-cqt",
+        help="build the whitened CQT image cache of one split",
+        description="Whiten (with one training-noise PSD), band-pass, taper and CQT every sample "
+        "of a split into float16 HDF5 shards. Re-running resumes; a cache of other settings is "
+        "refused.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--data", required=True, help="G2Net-layout data directory")
+    parser.add_argument("--split", required=True, choices=("train", "test"))
+    parser.add_argument("--out", required=True, help="cache directory to create or resume")
+    job = parser.add_argument_group("job")
+    job.add_argument("--device", default=_BUILD.device, help="auto, cpu or cuda[:n]")
+    job.add_argument("--batch-size", type=int, default=_BUILD.batch_size)
+    job.add_argument("--workers", type=int, default=_BUILD.workers, help="reader processes")
+    job.add_argument("--shard-size", type=int, default=_BUILD.shard_size)
+    job.add_argument("--skip-bad", action="store_true",
+                     help="record bad samples in the manifest and go on instead of stopping")
+    job.add_argument("--rank", type=int, default=int(os.environ.get("RANK", 0)),
+                     help="this process's rank (default: $RANK, as torchrun sets)")
+    job.add_argument("--world-size", type=int, default=int(os.environ.get("WORLD_SIZE", 1)),
+                     help="number of building processes (default: $WORLD_SIZE)")
+    job.add_argument("--no-progress", action="store_true", help="no progress bar")
+    cqt = parser.add_argument_group("CQT (nnAudio CQT1992v2)")
+    cqt.add_argument("--fmin", type=float, default=_CQT.fmin, help="Hz")
+    cqt.add_argument("--fmax", type=float, default=_CQT.fmax, help="Hz")
+    cqt.add_argument("--bins-per-octave", type=int, default=_CQT.bins_per_octave)
+    cqt.add_argument("--hop-length", type=int, default=_CQT.hop_length, help="samples")
+    cqt.add_argument("--filter-scale", type=float, default=_CQT.filter_scale)
+    cqt.add_argument("--cqt-norm", type=int, choices=(1, 2), default=_CQT.norm,
+                     help="kernel normalisation (L1 or L2)")
+    cqt.add_argument("--cqt-window", default=_CQT.window)
+    cqt.add_argument("--cqt-scaling", choices=("magnitude", "log"), default=_CQT.scaling)
+    white = parser.add_argument_group("whitening")
+    white.add_argument("--no-whiten", action="store_true",
+                       help="skip the PSD division: raw strain / --raw-scale, tapered, band-passed")
+    white.add_argument("--psd-from", default=None,
+                       help="reuse the PSD of this (training) cache, e.g. for the test split")
+    white.add_argument("--psd-average", choices=("mean", "median"), default=_WHITEN.psd_average)
+    white.add_argument("--psd-max-samples", type=int, default=_WHITEN.psd_max_samples,
+                       help="noise-only training samples averaged into the PSD")
+    white.add_argument("--taper-alpha", type=float, default=_WHITEN.taper_alpha,
+                       help="Tukey window fraction")
+    white.add_argument("--bandpass-low", type=float, default=_WHITEN.bandpass_low,
+                       help="Hz (0: none)")
+    white.add_argument("--bandpass-high", type=float, default=_WHITEN.bandpass_high,
+                       help="Hz (0: none)")
+    white.add_argument("--bandpass-order", type=int, default=_WHITEN.bandpass_order)
+    white.add_argument("--raw-scale", type=float, default=_WHITEN.raw_scale,
+                       help="strain unit divided out on load")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Build the cache; report the outcome in the log."""
+    cqt = CQTConfig(fmin=args.fmin, fmax=args.fmax, bins_per_octave=args.bins_per_octave,
+                    hop_length=args.hop_length, filter_scale=args.filter_scale,
+                    norm=args.cqt_norm, window=args.cqt_window, scaling=args.cqt_scaling)
+    whiten = WhitenConfig(whiten=not args.no_whiten, psd_average=args.psd_average,
+                          psd_max_samples=args.psd_max_samples, taper_alpha=args.taper_alpha,
+                          bandpass_low=args.bandpass_low, bandpass_high=args.bandpass_high,
+                          bandpass_order=args.bandpass_order, raw_scale=args.raw_scale)
+    options = BuildOptions(device=args.device, batch_size=args.batch_size, workers=args.workers,
+                           shard_size=args.shard_size, skip_bad=args.skip_bad, rank=args.rank,
+                           world_size=args.world_size, progress=not args.no_progress)
+    report = build_cache(args.data, args.split, args.out, cqt, whiten, options, args.psd_from)
+    logger.info("built %d shard(s), %d already complete, %.0f samples/s; %d bad sample(s) skipped",
+                len(report.built), len(report.skipped), report.samples_per_s,
+                len(report.rejected))
+    if report.manifest is None:
+        logger.info("%s: waiting for other ranks' shards; the last to finish writes the manifest",
+                    args.out)
+    return 0

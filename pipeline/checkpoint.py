@@ -1,0 +1,170 @@
+"""Training checkpoints: atomic save, validated load, model rebuild, compatibility checks.
+
+A checkpoint is a dict saved with ``torch.save`` and loadable with ``weights_only=True``:
+
+==================  ===========================================================================
+key                 value
+==================  ===========================================================================
+format              ``CHECKPOINT_FORMAT`` (str)
+model_name          name for ``models.create_model``
+model_kwargs        keyword options for ``models.create_model`` (in_chans=3, num_classes=1 implied)
+model               the model's state_dict (no DDP / torch.compile prefixes)
+optimizer           AdamW state_dict
+scheduler           timm ``CosineLRScheduler`` state_dict
+scaler              ``torch.amp.GradScaler`` state_dict (disabled unless float16 AMP)
+epoch               completed epochs (1 after the first)
+global_step         optimiser steps taken
+best_auc            best validation ROC AUC so far, best_epoch its epoch
+epochs_since_best   epochs without improvement (early stopping counter)
+history             list of the per-epoch metric rows (as in metrics.csv)
+rng                 python / numpy / torch / cuda generator states after the epoch
+config              resolved ``TrainConfig`` as a dict
+world_size          number of training processes
+cache_config_hash   the training cache's config hash, cache_config its configuration
+versions            ``preprocess.provenance.library_versions()``
+==================  ===========================================================================
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from models import create_model
+from pipeline.config import dict_differences, recipe_differences
+from preprocess.cache import CacheManifest
+from preprocess.provenance import atomic_path
+
+CHECKPOINT_FORMAT = "gwspec-train-checkpoint-1"
+REQUIRED_KEYS = (
+    "model_name", "model_kwargs", "model", "config", "cache_config_hash", "cache_config",
+    "versions", "epoch",
+)
+_WRAPPER_PREFIXES = ("module.", "_orig_mod.")  # DDP and torch.compile wrappers
+
+
+def rng_states() -> dict[str, Any]:
+    """Every global random generator's state, in tensors and plain types (weights_only-safe)."""
+    kind, keys, pos, has_gauss, cached = np.random.get_state()  # noqa: NPY002 (global state)
+    states: dict[str, Any] = {
+        "python": random.getstate(),
+        "numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": pos,
+                  "has_gauss": has_gauss, "cached_gaussian": cached},
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        states["cuda"] = torch.cuda.get_rng_state_all()
+    return states
+
+
+def restore_rng_states(states: dict[str, Any]) -> None:
+    """Inverse of ``rng_states`` (CUDA states only when this machine has the same GPUs)."""
+    random.setstate(states["python"])
+    n = states["numpy"]
+    np.random.set_state(  # noqa: NPY002 (global state)
+        (n["kind"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"],
+         n["cached_gaussian"])
+    )
+    torch.set_rng_state(states["torch"])
+    cuda = states.get("cuda")
+    if cuda is not None and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(cuda)
+
+
+def unwrap_state_dict(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Strip DDP (``module.``) and torch.compile (``_orig_mod.``) prefixes from parameter names."""
+    out = {}
+    for key, value in state.items():
+        while key.startswith(_WRAPPER_PREFIXES):
+            key = key.split(".", 1)[1]
+        out[key] = value
+    return out
+
+
+def save_checkpoint(path: str | Path, checkpoint: dict[str, Any]) -> Path:
+    """Write ``checkpoint`` atomically (temporary name, then rename) and return its path."""
+    missing = [k for k in REQUIRED_KEYS if k not in checkpoint]
+    if missing:
+        raise ValueError(f"{path}: checkpoint lacks {', '.join(missing)}")
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        torch.save({"format": CHECKPOINT_FORMAT, **checkpoint}, tmp)
+    return path
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Load and check a checkpoint; ``FileNotFoundError`` / ``ValueError`` naming the path."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such checkpoint")
+    try:
+        checkpoint = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as error:  # torch raises many types for a truncated or foreign file
+        lines = [line.strip() for line in str(error).splitlines() if line.strip()] or [""]
+        reason = next((line for line in lines if "Unsupported global" in line), lines[0])
+        raise ValueError(f"{path}: not a readable checkpoint ({type(error).__name__}: "
+                         f"{reason})") from error
+    if not isinstance(checkpoint, dict) or checkpoint.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path}: not a gwspec training checkpoint (format {CHECKPOINT_FORMAT})")
+    missing = [k for k in REQUIRED_KEYS if k not in checkpoint]
+    if missing:
+        raise ValueError(f"{path}: checkpoint lacks {', '.join(missing)}")
+    return checkpoint
+
+
+def build_model(checkpoint: dict[str, Any]) -> nn.Module:
+    """The checkpoint's architecture with its weights loaded (on the CPU, train mode)."""
+    model = create_model(checkpoint["model_name"], **checkpoint["model_kwargs"])
+    model.load_state_dict(unwrap_state_dict(checkpoint["model"]))
+    return model
+
+
+def load_model_from_checkpoint(
+    path: str | Path, device: str | torch.device = "cpu"
+) -> tuple[nn.Module, dict[str, Any]]:
+    """Rebuild the checkpoint's model on ``device`` in eval mode; returns (model, checkpoint)."""
+    checkpoint = load_checkpoint(path)
+    try:
+        model = build_model(checkpoint)
+    except RuntimeError as error:  # state_dict of another architecture
+        raise ValueError(f"{path}: weights do not fit model {checkpoint['model_name']!r} "
+                         f"({str(error).splitlines()[0]})") from error
+    return model.to(device).eval(), checkpoint
+
+
+def check_cache_compatible(checkpoint: dict[str, Any], manifest: CacheManifest) -> None:
+    """Raise ``ValueError`` naming the settings where ``manifest``'s cache differs from training.
+
+    Images made with another configuration (sample rate, CQT bins, whitening, ...) would be
+    silently misread by the model, so a differing configuration hash is refused.
+    """
+    if checkpoint["cache_config_hash"] == manifest.config_hash:
+        return
+    diffs = dict_differences(checkpoint["cache_config"], manifest.config)
+    detail = "; ".join(diffs) if diffs else "configuration hashes differ"
+    raise ValueError(
+        f"{manifest.root}: cache configuration differs from the one the model was trained on "
+        f"(checkpoint -> cache: {detail})"
+    )
+
+
+def check_resume_compatible(
+    checkpoint: dict[str, Any], config: dict[str, Any], world_size: int, path: str | Path
+) -> None:
+    """Raise ``ValueError`` naming every training setting that differs from the checkpoint's.
+
+    Resuming must reproduce an uninterrupted run, so only runtime settings (device, workers,
+    progress, compile, patience, paths) may change.
+    """
+    diffs = recipe_differences(checkpoint["config"], config)
+    saved_world = checkpoint.get("world_size", 1)
+    if saved_world != world_size:
+        diffs.append(f"world_size: {saved_world!r} -> {world_size!r}")
+    if diffs:
+        raise ValueError(f"{path}: cannot resume, settings differ from the checkpoint's "
+                         f"(checkpoint -> now): {'; '.join(diffs)}")

@@ -1,0 +1,408 @@
+"""The ``build-cqt`` job: G2Net-layout samples -> whitened CQT images in a sharded cache.
+
+Shard ``k`` holds split rows ``[k * S, (k + 1) * S)`` (``S`` = shard size) in CSV order, so the
+cache order is the split's id order whatever the number of processes. Each shard is computed
+in batches aligned to its own start and written under a temporary name then renamed, so a
+killed job leaves only complete shards and a re-run rebuilds exactly the missing ones with the
+same batches, giving the same bytes. With ``world_size`` W, rank r builds the shards k with
+``k % W == r``; every rank, once its shards are renamed into place, checks whether all shards
+exist and if so writes the manifest. The last rank to finish therefore always sees every
+shard (its own renames precede its check); two ranks finishing together write identical
+manifests atomically; any re-run completes a manifest that is still missing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+from tqdm import tqdm
+
+from preprocess.cache import (
+    CACHE_FORMAT_VERSION,
+    MANIFEST_NAME,
+    PSD_NAME,
+    CacheManifest,
+    ShardRecord,
+    read_manifest,
+    read_shard_attrs,
+    shard_name,
+    write_manifest,
+    write_shard,
+)
+from preprocess.cqt import CQT, CQTConfig
+from preprocess.layout import (
+    DETECTORS,
+    N_TIME,
+    BadSampleError,
+    label_file,
+    load_sample,
+    read_split,
+    sample_path,
+)
+from preprocess.provenance import atomic_path, config_hash, library_versions, write_json_atomic
+from preprocess.whiten import WhitenConfig, Whitener, estimate_psd
+
+logger = logging.getLogger(__name__)
+
+BUILD_FILE = "build.json"  # requested settings, written when a build starts
+FLOAT16_MAX = 65504.0
+FLOAT16_TINY = 6.0e-8  # smallest float16 subnormal: positive values below it round to 0
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    """How the job runs (none of these change the images, so none enter the config hash)."""
+
+    device: str = "auto"  # "auto" (cuda when available), "cpu" or "cuda[:n]"
+    batch_size: int = 64  # samples per CQT call; one 64-sample HDF5 chunk
+    workers: int = 2  # DataLoader processes reading .npy files
+    shard_size: int = 4096  # samples per shard file (~220 MB of float16 3x69x129 images)
+    skip_bad: bool = False  # record bad samples in the manifest and go on, instead of stopping
+    rank: int = 0  # this process's rank; builds shards k with k % world_size == rank
+    world_size: int = 1  # number of processes building the same cache
+    progress: bool = True  # tqdm bar with samples per second
+
+
+@dataclass
+class BuildReport:
+    """What one call of ``build_cache`` did."""
+
+    built: list[int] = field(default_factory=list)  # shard indices computed by this call
+    skipped: list[int] = field(default_factory=list)  # this rank's shards already complete
+    rejected: dict[str, str] = field(default_factory=dict)  # bad samples met by this call
+    samples_per_s: float = 0.0  # end-to-end rate of this call's shards
+    manifest: CacheManifest | None = None  # set when the cache is complete
+
+
+class _SampleFiles(Dataset):
+    """Reads split rows: ``(row, sample (3, N) float32 in raw_scale units, problem or "")``."""
+
+    def __init__(self, root: Path, split: str, ids: list[str], raw_scale: float):
+        self.root, self.split, self.ids, self.raw_scale = root, split, ids, raw_scale
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getitem__(self, row: int) -> tuple[int, torch.Tensor, str]:
+        sample_id = self.ids[row]
+        try:
+            array = load_sample(sample_path(self.root, self.split, sample_id), sample_id)
+        except BadSampleError as error:
+            return row, torch.zeros(len(DETECTORS), N_TIME), error.reason
+        return row, torch.from_numpy((array / self.raw_scale).astype(np.float32)), ""
+
+
+def resolve_device(device: str) -> torch.device:
+    """``auto`` -> cuda when available, else cpu."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    resolved = torch.device(device)
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} requested but CUDA is not available")
+    return resolved
+
+
+def unlabelled_files(root: Path, split: str, ids: set[str]) -> dict[str, Path]:
+    """``.npy`` files under ``root/split`` whose id the split's CSV does not list."""
+    split_dir = root / split
+    if not split_dir.is_dir():
+        return {}
+    return {p.stem: p for p in split_dir.glob("*/*/*/*.npy") if p.stem not in ids}
+
+
+def _loader(files: _SampleFiles, batches: list[list[int]], workers: int,
+            pin_memory: bool = False) -> DataLoader:
+    """Worker processes read whole batches of rows, in the given order."""
+    return DataLoader(files, batch_sampler=batches, num_workers=workers, pin_memory=pin_memory)
+
+
+def _noise_psd(data: Path, whiten: WhitenConfig, options: BuildOptions) -> tuple[np.ndarray, str]:
+    """Estimate the PSD from the first noise-only training samples of ``data``."""
+    train = read_split(data, "train")
+    noise_ids = train["id"][train["target"] == 0].tolist()[: whiten.psd_max_samples]
+    if not noise_ids:
+        raise ValueError(f"{label_file(data, 'train')}: no noise-only (target 0) samples")
+    files = _SampleFiles(data, "train", noise_ids, whiten.raw_scale)
+    batches = [list(range(i, min(i + 256, len(noise_ids)))) for i in range(0, len(noise_ids), 256)]
+    used: list[np.ndarray] = []
+    for rows, samples, problems in _loader(files, batches, options.workers):
+        for row, sample, problem in zip(rows.tolist(), samples, problems, strict=True):
+            if problem and not options.skip_bad:
+                path = sample_path(data, "train", noise_ids[row])
+                raise BadSampleError(path, noise_ids[row], problem)
+            if not problem:
+                used.append(sample.double().numpy() * whiten.raw_scale)
+    psd = estimate_psd(used, whiten)
+    return psd, f"estimated from {len(used)} noise-only training samples of {data.resolve()}"
+
+
+def _psd_from_cache(cache: Path) -> tuple[np.ndarray, str]:
+    manifest = read_manifest(cache)
+    if manifest.psd is None:
+        raise ValueError(f"{cache}: cache holds no PSD (built with --no-whiten)")
+    if manifest.info.get("split") == "test" and "psd_source" not in manifest.info:
+        raise ValueError(f"{cache}: a test-split cache without a recorded PSD source")
+    return manifest.psd, f"cache {cache.resolve()} ({manifest.info.get('psd_source', '?')})"
+
+
+def _differences(old: Mapping[str, Any], new: Mapping[str, Any], prefix: str = "") -> list[str]:
+    """Dotted names of settings that differ between two nested dicts, with both values."""
+    out = []
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, Mapping) and isinstance(b, Mapping):
+            out += _differences(a, b, f"{prefix}{key}.")
+        elif a != b:
+            out.append(f"{prefix}{key}: cache has {a!r}, requested {b!r}")
+    return out
+
+
+def _check_same(out: Path, what: str, old: Mapping[str, Any], new: Mapping[str, Any]) -> None:
+    differences = _differences(old, new)
+    if differences:
+        raise ValueError(
+            f"{out}: {what} was built with different settings; use another --out or delete it. "
+            + "; ".join(differences)
+        )
+
+
+def _resolve_psd(
+    data: Path, out: Path, whiten: WhitenConfig, options: BuildOptions, psd_from: Path | None
+) -> tuple[np.ndarray | None, str]:
+    """The PSD to whiten with and where it came from (never the test split)."""
+    if not whiten.whiten:
+        return None, "none (not whitened)"
+    if psd_from is not None:
+        return _psd_from_cache(psd_from)
+    previous = out / BUILD_FILE
+    if previous.is_file() and (out / PSD_NAME).is_file():  # resuming: reuse the stored estimate
+        stored = json.loads(previous.read_text())
+        source = stored["info"].get("psd_source", "")
+        if stored["config"]["whiten"] == asdict(whiten) and str(data.resolve()) in source:
+            return np.load(out / PSD_NAME), source
+    return _noise_psd(data, whiten, options)
+
+
+def _shard_batches(start: int, stop: int, batch_size: int) -> list[list[int]]:
+    return [list(range(i, min(i + batch_size, stop))) for i in range(start, stop, batch_size)]
+
+
+def _check_float16(images: torch.Tensor, where: str) -> None:
+    """Refuse images that float16 would turn into inf or silently flush to 0."""
+    if not torch.isfinite(images).all() or images.abs().max() >= FLOAT16_MAX:
+        raise ValueError(f"{where}: CQT values overflow float16 (max {images.abs().max():.3g}); "
+                         "use --cqt-scaling log or a larger --raw-scale")
+    flushed = ((images != 0) & (images.abs() < FLOAT16_TINY)).float().mean().item()
+    if flushed > 1e-3:
+        raise ValueError(f"{where}: {flushed:.1%} of CQT values underflow float16")
+
+
+class _ShardComputer:
+    """Whitening + CQT on the device for batches of raw samples."""
+
+    def __init__(self, psd: np.ndarray | None, whiten: WhitenConfig, cqt: CQTConfig,
+                 device: torch.device):
+        self.device = device
+        self.whitener = Whitener(psd, whiten).to(device)
+        self.cqt = CQT(cqt).to(device)
+        self.image_shape = self.cqt.image_shape(len(DETECTORS), whiten.n_time)
+
+    @torch.inference_mode()
+    def __call__(self, samples: torch.Tensor, where: str) -> np.ndarray:
+        """``(B, 3, N)`` float32 -> float16 images ``(B, 3, F, T)``."""
+        images = self.cqt(self.whitener(samples.to(self.device, non_blocking=True)))
+        _check_float16(images, where)
+        return images.half().cpu().numpy()
+
+
+def build_cache(
+    data: str | Path,
+    split: str,
+    out: str | Path,
+    cqt: CQTConfig = CQTConfig(),
+    whiten: WhitenConfig = WhitenConfig(),
+    options: BuildOptions = BuildOptions(),
+    psd_from: str | Path | None = None,
+) -> BuildReport:
+    """Build (or resume) the CQT cache of one split of a G2Net-layout directory.
+
+    Raises ``LayoutError`` for a bad CSV, ``BadSampleError`` for a bad sample (unless
+    ``options.skip_bad``), ``ValueError`` when ``out`` holds a cache built with other settings.
+    """
+    data, out = Path(data), Path(out)
+    if not 0 <= options.rank < options.world_size:
+        raise ValueError(f"rank {options.rank} outside 0..{options.world_size - 1}")
+    if options.batch_size < 1 or options.shard_size < 1:
+        raise ValueError("batch_size and shard_size must be >= 1")
+    frame = read_split(data, split)
+    ids = frame["id"].tolist()
+    unlabelled = unlabelled_files(data, split, set(ids))
+    if unlabelled and not options.skip_bad:
+        sample_id, path = sorted(unlabelled.items())[0]
+        raise BadSampleError(path, sample_id, f"id missing from {label_file(data, split).name} "
+                             f"({len(unlabelled)} such file(s))")
+    extra_rejected = {i: f"id missing from {label_file(data, split).name}" for i in unlabelled}
+
+    psd, psd_source = _resolve_psd(data, out, whiten, options, Path(psd_from) if psd_from else None)
+    config = {
+        "format_version": CACHE_FORMAT_VERSION,
+        "cqt": asdict(cqt),
+        "whiten": asdict(whiten),
+        "psd_sha256": hashlib.sha256(psd.tobytes()).hexdigest()[:16] if psd is not None else None,
+    }
+    info = {"split": split, "data": str(data.resolve()), "shard_size": options.shard_size,
+            "n_rows": len(ids), "psd_source": psd_source}
+    _start(out, config, info, psd)
+
+    report = BuildReport()
+    device = resolve_device(options.device)
+    computer = _ShardComputer(psd, whiten, cqt, device)
+    n_shards = max(1, math.ceil(len(ids) / options.shard_size))
+    mine = [k for k in range(n_shards) if k % options.world_size == options.rank]
+    todo = []
+    for k in mine:
+        if (out / shard_name(k)).is_file():
+            _check_same(out / shard_name(k), "this shard",
+                        read_shard_attrs(out / shard_name(k))["config"], config)
+            report.skipped.append(k)
+        else:
+            todo.append(k)
+    if report.skipped:
+        logger.info("%s: %d shard(s) already complete, %d to build", out, len(report.skipped),
+                    len(todo))
+    report.samples_per_s = _build_shards(data, split, ids, frame["target"].to_numpy(), out, todo,
+                                         config, psd, computer, options, report)
+    if report.rejected:
+        logger.warning("%s: skipped %d bad sample(s) (listed in the manifest)", out,
+                       len(report.rejected))
+    report.manifest = finalize(out, n_shards, config, info, psd, extra_rejected)
+    return report
+
+
+def _start(out: Path, config: dict, info: dict, psd: np.ndarray | None) -> None:
+    """Refuse a cache of other settings; else record the requested settings and PSD."""
+    requested = {"config": config, "info": info}
+    if (out / BUILD_FILE).is_file():
+        _check_same(out, "this cache", json.loads((out / BUILD_FILE).read_text()), requested)
+    elif (out / MANIFEST_NAME).is_file():
+        manifest = read_manifest(out)
+        _check_same(out, "this cache", {"config": manifest.config, "info": manifest.info},
+                    requested)
+    else:
+        if out.exists() and any(p.suffix == ".h5" for p in out.iterdir()):
+            raise ValueError(f"{out}: holds shards but no {BUILD_FILE}; use an empty --out")
+        write_json_atomic(out / BUILD_FILE, requested)
+        if psd is not None:
+            with atomic_path(out / PSD_NAME) as tmp, open(tmp, "wb") as handle:
+                np.save(handle, psd)
+
+
+def _build_shards(data: Path, split: str, ids: list[str], targets: np.ndarray, out: Path,
+                  todo: list[int], config: dict, psd: np.ndarray | None,
+                  computer: _ShardComputer, options: BuildOptions, report: BuildReport) -> float:
+    """Compute and write the shards in ``todo``; returns samples per second."""
+    size = options.shard_size
+    ranges = {k: (k * size, min((k + 1) * size, len(ids))) for k in todo}
+    versions, started = library_versions(), time.perf_counter()
+    for k in [k for k in todo if ranges[k][0] >= ranges[k][1]]:  # an empty split
+        _Pending().write(out, k, ranges[k], ids, targets, config, psd, versions,
+                         computer.image_shape)
+        report.built.append(k)
+        todo = [j for j in todo if j != k]
+    batches = [b for k in todo for b in _shard_batches(*ranges[k], options.batch_size)]
+    if not batches:
+        return 0.0
+    files = _SampleFiles(data, split, ids, config["whiten"]["raw_scale"])
+    total = sum(stop - start for start, stop in ranges.values())
+    bar = tqdm(total=total, unit="sample", disable=not options.progress, desc=f"{out.name}")
+    shard_iter = iter(todo)
+    current, pending = next(shard_iter), _Pending()
+    loader = _loader(files, batches, options.workers, computer.device.type == "cuda")
+    for rows, samples, problems in loader:
+        rows_list = rows.tolist()
+        keep = [j for j, problem in enumerate(problems) if not problem]
+        for j, problem in enumerate(problems):
+            if problem:
+                path = sample_path(data, split, ids[rows_list[j]])
+                if not options.skip_bad:
+                    raise BadSampleError(path, ids[rows_list[j]], problem)
+                logger.warning("%s: skipping sample %s: %s", path, ids[rows_list[j]], problem)
+                pending.rejected[ids[rows_list[j]]] = problem
+        if keep:
+            where = f"{out / shard_name(current)} (rows {rows_list[0]}-{rows_list[-1]})"
+            pending.add(computer(samples[keep], where), [rows_list[j] for j in keep])
+        bar.update(len(rows_list))
+        if rows_list[-1] + 1 == ranges[current][1]:  # last batch of this shard
+            pending.write(out, current, ranges[current], ids, targets, config, psd, versions,
+                          computer.image_shape)
+            report.built.append(current)
+            report.rejected.update(pending.rejected)
+            current, pending = next(shard_iter, -1), _Pending()
+    bar.close()
+    return total / max(time.perf_counter() - started, 1e-9)
+
+
+class _Pending:
+    """Images of the shard being computed."""
+
+    def __init__(self) -> None:
+        self.images: list[np.ndarray] = []
+        self.rows: list[int] = []
+        self.rejected: dict[str, str] = {}
+
+    def add(self, images: np.ndarray, rows: list[int]) -> None:
+        self.images.append(images)
+        self.rows += rows
+
+    def write(self, out: Path, k: int, bounds: tuple[int, int], ids: list[str],
+              targets: np.ndarray, config: dict, psd: np.ndarray | None,
+              versions: dict, image_shape: tuple[int, int, int]) -> None:
+        images = (np.concatenate(self.images) if self.images
+                  else np.zeros((0, *image_shape), np.float16))
+        rows = np.asarray(self.rows, dtype=np.int64)
+        write_shard(out / shard_name(k), images, [ids[r] for r in rows], targets[rows],
+                    config=config, shard_index=k, row_start=bounds[0], row_stop=bounds[1],
+                    rows=rows, psd=psd, rejected=self.rejected, versions=versions)
+
+
+def _shard_records(out: Path, n_shards: int, config: dict) -> Iterator[tuple[ShardRecord, dict]]:
+    for k in range(n_shards):
+        attrs = read_shard_attrs(out / shard_name(k))
+        if attrs["config_hash"] != config_hash(config):
+            _check_same(out / shard_name(k), "this shard", attrs["config"], config)
+        record = ShardRecord(shard_name(k), int(attrs["n_samples"]), int(attrs["row_start"]),
+                             int(attrs["row_stop"]))
+        yield record, attrs
+
+
+def finalize(out: Path, n_shards: int, config: dict, info: dict, psd: np.ndarray | None,
+             extra_rejected: Mapping[str, str] | None = None) -> CacheManifest | None:
+    """Write the manifest if every shard is complete; returns it, or None while shards are missing.
+    """
+    missing = [k for k in range(n_shards) if not (out / shard_name(k)).is_file()]
+    if missing:
+        logger.info("%s: %d of %d shards complete; the rank that completes the last one (or a "
+                    "re-run) writes the manifest", out, n_shards - len(missing), n_shards)
+        return None
+    records, rejected, image_shape = [], dict(extra_rejected or {}), ()
+    for record, attrs in _shard_records(out, n_shards, config):
+        records.append(record)
+        rejected.update(attrs["rejected"])
+        image_shape = attrs["image_shape"]
+    write_manifest(out, config=config, shards=records, image_shape=image_shape, psd=psd,
+                   rejected=rejected, info=info, versions=library_versions())
+    manifest = read_manifest(out)
+    logger.info("%s: complete, %d samples in %d shards (%d rejected)", out, manifest.n_samples,
+                n_shards, len(manifest.rejected))
+    return manifest

@@ -1,0 +1,158 @@
+"""Noise PSD estimation, whitening, band-pass and taper of 2-s detector samples.
+
+The PSD is the average of Tukey-windowed periodograms of whole noise-only training samples (as
+top G2Net solutions did): it sits exactly on the rFFT grid used for whitening (0.5 Hz for
+4096 samples at 2048 Hz), so no interpolation or segment-length choice is needed, and the window
+is the same one applied before whitening. Whitening and band-pass are one frequency-domain
+filter ``bandpass(f) / sqrt(PSD(f) * fs / 2)`` applied in torch on the build device:
+
+    x (B, 3, N) -> x * tukey -> rfft -> * filter (3, N/2+1) -> irfft -> (B, 3, N)
+
+The band-pass is the zero-phase response ``|H(f)|^2`` of a Butterworth filter designed by
+``scipy.signal.butter`` (what ``sosfiltfilt`` applies, without its edge padding; the taper
+already takes the edges to zero). Whitened noise then has unit variance per rFFT bin before
+the band-pass, i.e. an O(1) time series.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from scipy import signal
+
+from preprocess.layout import N_TIME, SAMPLE_RATE
+
+
+@dataclass(frozen=True)
+class WhitenConfig:
+    """How raw strain becomes the time series that the CQT sees."""
+
+    whiten: bool = True  # divide by the noise ASD; False keeps raw strain (scaled) for comparison
+    psd_average: str = "mean"  # "mean" or "median" (bias-corrected by 1/ln 2) of periodograms
+    psd_max_samples: int = 2000  # cap on the noise-only training samples averaged into the PSD
+    taper_alpha: float = 0.1  # Tukey fraction: 0.1 s cosine ramps at each end of a 2-s sample
+    bandpass_low: float = 20.0  # Hz, high-pass corner (<= 0: none); CQT starts at 20 Hz too
+    bandpass_high: float = 500.0  # Hz, low-pass corner (<= 0 or >= Nyquist: none); BBH power
+    bandpass_order: int = 8  # Butterworth order; applied zero-phase, so the response is |H|^2
+    raw_scale: float = 1e-20  # strain unit divided out on load, so float32/float16 never underflow
+    sample_rate: float = SAMPLE_RATE  # Hz
+    n_time: int = N_TIME  # samples per detector
+
+    def __post_init__(self) -> None:
+        if self.psd_average not in ("mean", "median"):
+            raise ValueError(f"psd_average must be 'mean' or 'median', got {self.psd_average!r}")
+        if not 0.0 <= self.taper_alpha <= 1.0:
+            raise ValueError(f"taper_alpha must be in [0, 1], got {self.taper_alpha}")
+        if self.psd_max_samples < 1 or self.raw_scale <= 0:
+            raise ValueError("psd_max_samples must be >= 1 and raw_scale > 0")
+        nyquist = self.sample_rate / 2
+        if self.bandpass_low > 0 and 0 < self.bandpass_high < nyquist:
+            if self.bandpass_low >= self.bandpass_high:
+                raise ValueError(
+                    f"band-pass {self.bandpass_low}-{self.bandpass_high} Hz is empty"
+                )
+
+    @property
+    def frequencies(self) -> np.ndarray:
+        """The rFFT frequency grid ``(n_time // 2 + 1,)`` in Hz, on which the PSD lives."""
+        return np.fft.rfftfreq(self.n_time, 1.0 / self.sample_rate)
+
+
+def taper(config: WhitenConfig) -> np.ndarray:
+    """The Tukey window ``(n_time,)`` applied before every FFT."""
+    return signal.windows.tukey(config.n_time, config.taper_alpha)
+
+
+def periodograms(samples: np.ndarray, config: WhitenConfig) -> np.ndarray:
+    """One-sided windowed periodograms ``(B, 3, F)`` of ``(B, 3, N)`` samples (input units^2/Hz)."""
+    window = taper(config)
+    spectra = np.fft.rfft(samples * window, axis=-1)
+    return 2.0 * np.abs(spectra) ** 2 / (config.sample_rate * np.sum(window**2))
+
+
+def estimate_psd(samples: Iterable[np.ndarray], config: WhitenConfig) -> np.ndarray:
+    """Average noise PSD ``(3, F)`` in strain^2/Hz from raw ``(3, N)`` noise-only samples.
+
+    Uses at most ``config.psd_max_samples`` samples. Computed in float64 numpy on the CPU so
+    every rank and device of a build gets the identical PSD.
+    """
+    batch, estimates = [], []
+    for i, sample in enumerate(samples):
+        if i >= config.psd_max_samples:
+            break
+        batch.append(np.asarray(sample, dtype=np.float64) / config.raw_scale)
+        if len(batch) == 256:
+            estimates.append(periodograms(np.stack(batch), config))
+            batch = []
+    if batch:
+        estimates.append(periodograms(np.stack(batch), config))
+    if not estimates:
+        raise ValueError("no noise-only samples to estimate the PSD from")
+    stacked = np.concatenate(estimates)  # (S, 3, F)
+    if config.psd_average == "median":
+        psd = np.median(stacked, axis=0) / math.log(2.0)  # median of an exponential = ln2 * mean
+    else:
+        psd = stacked.mean(axis=0)
+    return psd * config.raw_scale**2
+
+
+def bandpass_response(config: WhitenConfig) -> np.ndarray:
+    """Zero-phase Butterworth power response ``|H(f)|^2`` ``(F,)`` on the rFFT grid."""
+    freqs = config.frequencies
+    nyquist = config.sample_rate / 2
+    low = config.bandpass_low if config.bandpass_low > 0 else None
+    high = config.bandpass_high if 0 < config.bandpass_high < nyquist else None
+    if low is None and high is None:
+        return np.ones_like(freqs)
+    if low is not None and high is not None:
+        sos = signal.butter(config.bandpass_order, [low, high], "bandpass", fs=config.sample_rate,
+                            output="sos")
+    else:
+        kind = "highpass" if low is not None else "lowpass"
+        sos = signal.butter(config.bandpass_order, low or high, kind, fs=config.sample_rate,
+                            output="sos")
+    _, response = signal.sosfreqz(sos, worN=freqs, fs=config.sample_rate)
+    return np.abs(response) ** 2
+
+
+def whitening_filter(psd: np.ndarray | None, config: WhitenConfig) -> np.ndarray:
+    """Frequency-domain filter ``(3, F)`` for samples in ``raw_scale`` units.
+
+    ``bandpass / sqrt(PSD * fs / 2)`` with the PSD in the same scaled units; 0 where the PSD
+    is 0 (frequencies with no noise power carry no information). Without whitening: the
+    band-pass alone.
+    """
+    response = bandpass_response(config)
+    n_bins = len(response)
+    if not config.whiten:
+        return np.broadcast_to(response, (3, n_bins)).copy()
+    if psd is None:
+        raise ValueError("whitening needs a PSD")
+    psd = np.asarray(psd, dtype=np.float64) / config.raw_scale**2
+    if psd.shape[-1] != n_bins:
+        raise ValueError(f"PSD has {psd.shape[-1]} frequencies, the rFFT grid has {n_bins}")
+    with np.errstate(divide="ignore"):
+        inverse_asd = np.where(psd > 0, 1.0 / np.sqrt(psd * config.sample_rate / 2), 0.0)
+    return inverse_asd * response
+
+
+class Whitener(torch.nn.Module):
+    """Taper, whiten and band-pass a batch in torch: ``(B, 3, N)`` -> ``(B, 3, N)``.
+
+    Input is strain divided by ``config.raw_scale`` (float32 is then safe).
+    """
+
+    def __init__(self, psd: np.ndarray | None, config: WhitenConfig):
+        super().__init__()
+        self.n_time = config.n_time
+        self.register_buffer("window", torch.from_numpy(taper(config)).float())  # (N,)
+        filt = whitening_filter(psd, config)
+        self.register_buffer("filter", torch.from_numpy(filt).to(torch.complex64))  # (3, F)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        spectrum = torch.fft.rfft(x * self.window, dim=-1)  # (B, 3, F)
+        return torch.fft.irfft(spectrum * self.filter, n=self.n_time, dim=-1)

@@ -1,0 +1,119 @@
+"""Prediction: submission order, ensemble arithmetic, LIGO-swap TTA, cache compatibility."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from models import create_model
+from pipeline.checkpoint import save_checkpoint
+from pipeline.cli import main
+from pipeline.predict import (
+    PredictConfig,
+    ensemble,
+    predict,
+    predict_probabilities,
+    swap_ligo_channels,
+)
+from preprocess.cache import SpectrogramCache, read_manifest, write_cache
+from preprocess.layout import read_split
+from preprocess.provenance import library_versions
+
+CACHE_CONFIG = {"kind": "test-cqt", "n_bins": 16, "whiten": True}
+IMAGE = (3, 16, 24)  # (3, F, T)
+
+
+def make_cache(root: Path, ids: list[str], config: dict = CACHE_CONFIG) -> Path:
+    rng = np.random.default_rng(len(ids))
+    images = rng.normal(size=(len(ids), *IMAGE)).astype(np.float16)
+    write_cache(root, images, ids, np.full(len(ids), -1), config)
+    return root
+
+
+def make_checkpoint(path: Path, cache: Path, seed: int, cache_config: dict | None = None) -> Path:
+    torch.manual_seed(seed)
+    model = create_model("resnet16")
+    manifest = read_manifest(cache)
+    if cache_config is None:
+        cache_config, cache_hash = manifest.config, manifest.config_hash
+    else:
+        cache_hash = "0" * 16
+    return save_checkpoint(path, {
+        "model_name": "resnet16", "model_kwargs": {}, "model": model.state_dict(),
+        "config": {}, "cache_config_hash": cache_hash, "cache_config": cache_config,
+        "versions": library_versions(), "epoch": 1,
+    })
+
+
+def test_ensemble_arithmetic() -> None:
+    a, b = np.array([0.1, 0.5, 0.9, 0.2]), np.array([0.3, 0.3, 0.3, 0.7])
+    assert ensemble([a, b], "mean") == pytest.approx([0.2, 0.4, 0.6, 0.45])
+    # ranks of a: 0, 2, 3, 1 -> /3; of b: ties 0..2 share 1, then 3 -> /3
+    assert ensemble([a, b], "rank") == pytest.approx([(0 + 1) / 6, (2 + 1) / 6, (3 + 1) / 6,
+                                                      (1 + 3) / 6])
+    assert ensemble([a], "rank") == pytest.approx([0, 2 / 3, 1, 1 / 3])
+    with pytest.raises(ValueError, match="unknown ensemble method"):
+        ensemble([a], "median")
+
+
+class LigoDifference(nn.Module):
+    """Logit = mean(H1) - mean(L1): flips sign when the LIGO channels are exchanged."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x[:, 0].mean(dim=(1, 2)) - x[:, 1].mean(dim=(1, 2)))[:, None]
+
+
+def test_tta_swaps_ligo_channels(tmp_path) -> None:
+    images = torch.arange(2 * 3 * 2 * 2, dtype=torch.float32).view(2, 3, 2, 2)
+    swapped = swap_ligo_channels(images)
+    assert torch.equal(swapped[:, 0], images[:, 1]) and torch.equal(swapped[:, 1], images[:, 0])
+    assert torch.equal(swapped[:, 2], images[:, 2])
+    cache = SpectrogramCache(make_cache(tmp_path / "cache", [f"{i:010x}" for i in range(10)]))
+    loader = DataLoader(cache, batch_size=4)
+    _, plain = predict_probabilities([LigoDifference()], loader, progress=False)
+    _, tta = predict_probabilities([LigoDifference()], loader, tta=True, progress=False)
+    assert not np.allclose(plain, 0.5)
+    assert tta == pytest.approx(np.full_like(tta, 0.5), abs=1e-6)  # sigmoid(a) + sigmoid(-a) = 1
+
+
+def test_predict_follows_sample_submission_and_ensembles(simulated_data, tmp_path) -> None:
+    ids = read_split(simulated_data, "test")["id"].tolist()
+    cache = make_cache(tmp_path / "cache", ids[::-1])  # cache order differs from the CSV's
+    first = make_checkpoint(tmp_path / "a.pt", cache, seed=1)
+    second = make_checkpoint(tmp_path / "b.pt", cache, seed=2)
+    out = tmp_path / "submission.csv"
+    argv = ["predict", "--cache", str(cache), "--split", "test", "--checkpoint", str(first),
+            "--checkpoint", str(second), "--ensemble", "rank", "--data", str(simulated_data),
+            "--out", str(out), "--batch-size", "5", "--no-progress"]
+    assert main(argv) == 0
+    submission = pd.read_csv(out, dtype={"id": str})
+    sample = pd.read_csv(simulated_data / "sample_submission.csv", dtype={"id": str})
+    assert list(submission.columns) == list(sample.columns) == ["id", "target"]
+    assert submission["id"].tolist() == sample["id"].tolist()
+    singles = [predict(cache, "test", [c], data=simulated_data, progress=False)["target"]
+               for c in (first, second)]
+    assert submission["target"].to_numpy() == pytest.approx(ensemble(singles, "rank"))
+    both = predict(cache, "test", [first, second], PredictConfig(ensemble="mean"),
+                   data=simulated_data, progress=False)
+    assert both["target"].to_numpy() == pytest.approx((singles[0] + singles[1]) / 2, abs=1e-6)
+
+
+def test_refuses_other_cache_config_and_id_mismatch(simulated_data, tmp_path) -> None:
+    ids = read_split(simulated_data, "test")["id"].tolist()
+    cache = make_cache(tmp_path / "cache", ids)
+    other = make_checkpoint(tmp_path / "other.pt", cache, seed=1,
+                            cache_config={**CACHE_CONFIG, "n_bins": 32})
+    with pytest.raises(ValueError, match=r"other\.pt: .*n_bins"):
+        predict(cache, "test", [other], progress=False)
+    short = make_cache(tmp_path / "short", ids[1:])
+    good = make_checkpoint(tmp_path / "good.pt", short, seed=1)
+    with pytest.raises(ValueError, match=f"not in the cache, first '{ids[0]}'"):
+        predict(short, "test", [good], data=simulated_data, progress=False)
+    assert main(["predict", "--cache", str(cache), "--checkpoint", str(other), "--out",
+                 str(tmp_path / "x.csv"), "--no-progress"]) == 2

@@ -1,0 +1,206 @@
+"""The build-cqt job: round trip, resume after a crash, ranks, mismatches and bad input."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import h5py
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+import preprocess.build as build_module
+from preprocess.build import BuildOptions, build_cache
+from preprocess.cache import SpectrogramCache, read_manifest
+from preprocess.cli import main
+from preprocess.cqt import CQT, CQTConfig
+from preprocess.layout import BadSampleError, load_sample, read_split, sample_path
+from preprocess.whiten import WhitenConfig, Whitener
+
+QUIET = BuildOptions(workers=0, progress=False, batch_size=4, shard_size=8)
+
+
+def _tiny_layout(root, n=12, signals=(1, 3, 5, 7, 9, 10, 11)):
+    """``n`` training samples of white noise (~1e-21), targets 1 at ``signals``."""
+    rng = np.random.default_rng(7)
+    ids = [f"{i:03d}f{i % 3}ab" for i in range(n)]
+    for sample_id in ids:
+        path = sample_path(root, "train", sample_id)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.save(path, rng.normal(scale=1e-21, size=(3, 4096)))
+    targets = [int(i in signals) for i in range(n)]
+    pd.DataFrame({"id": ids, "target": targets}).to_csv(root / "training_labels.csv", index=False)
+    return ids
+
+
+def _image_bytes(root):
+    out = []
+    for path in sorted(root.glob("shard-*.h5")):
+        with h5py.File(path) as f:
+            out.append((path.name, f["images"][...].tobytes(), f["ids"][...].tobytes()))
+    return out
+
+
+def _manifest_without_time(root):
+    raw = json.loads((root / "manifest.json").read_text())
+    raw.pop("created")
+    return raw
+
+
+@pytest.fixture(scope="module")
+def train_cache(simulated_data, tmp_path_factory):
+    out = tmp_path_factory.mktemp("caches") / "train"
+    options = BuildOptions(workers=2, progress=False, batch_size=8, shard_size=16)
+    report = build_cache(simulated_data, "train", out, options=options)
+    return out, report
+
+
+def test_round_trip_matches_direct_computation(simulated_data, train_cache):
+    out, report = train_cache
+    assert report.built == [0, 1, 2] and report.manifest is not None
+    manifest = read_manifest(out)
+    frame = read_split(simulated_data, "train")
+    cache = SpectrogramCache(out)
+    assert list(cache.ids) == frame["id"].tolist()
+    np.testing.assert_array_equal(cache.targets, frame["target"].to_numpy())
+    assert manifest.image_shape == (3, 69, 129) and manifest.n_samples == 48
+    assert "24 noise-only training samples" in manifest.info["psd_source"]
+
+    whiten = WhitenConfig()
+    whitener, cqt = Whitener(manifest.psd, whiten), CQT(CQTConfig())
+    for i, sample_id in enumerate(frame["id"]):
+        raw = load_sample(sample_path(simulated_data, "train", sample_id))
+        x = torch.from_numpy((raw / whiten.raw_scale).astype(np.float32))[None]
+        with torch.no_grad():
+            expected = cqt(whitener(x))[0].half().float()
+        image, target, got_id = cache[i]
+        assert got_id == sample_id and float(target) == frame["target"][i]
+        torch.testing.assert_close(image, expected, rtol=2e-3, atol=1e-4)
+
+
+def test_test_split_reuses_training_psd(simulated_data, train_cache, tmp_path):
+    out, _ = train_cache
+    train = read_manifest(out)
+    reused = build_cache(simulated_data, "test", tmp_path / "a", options=QUIET, psd_from=out)
+    default = build_cache(simulated_data, "test", tmp_path / "b", options=QUIET)
+    for report in (reused, default):
+        np.testing.assert_array_equal(report.manifest.psd, train.psd)
+        assert report.manifest.config_hash == train.config_hash  # same processing as train
+        assert report.manifest.n_samples == 16
+        assert set(SpectrogramCache(report.manifest.root).targets) == {-1}
+    assert str(out.resolve()) in reused.manifest.info["psd_source"]
+    assert "training samples" in default.manifest.info["psd_source"]
+
+
+def test_interrupted_build_resumes_identically(tmp_path, monkeypatch):
+    _tiny_layout(tmp_path / "data", n=30)
+    clean = build_cache(tmp_path / "data", "train", tmp_path / "clean", options=QUIET)
+    assert clean.built == [0, 1, 2, 3]
+
+    real_write, written = build_module.write_shard, []
+
+    def crash_on_third(path, *args, **kwargs):
+        if len(written) == 2:
+            raise KeyboardInterrupt("killed")
+        written.append(path)
+        real_write(path, *args, **kwargs)
+
+    monkeypatch.setattr(build_module, "write_shard", crash_on_third)
+    with pytest.raises(KeyboardInterrupt):
+        build_cache(tmp_path / "data", "train", tmp_path / "resumed", options=QUIET)
+    monkeypatch.undo()
+    left = sorted(p.name for p in (tmp_path / "resumed").iterdir())
+    assert left == ["build.json", "psd.npy", "shard-00000.h5", "shard-00001.h5"]  # no temp file
+
+    resumed = build_cache(tmp_path / "data", "train", tmp_path / "resumed", options=QUIET)
+    assert resumed.skipped == [0, 1] and resumed.built == [2, 3]
+    assert _image_bytes(tmp_path / "resumed") == _image_bytes(tmp_path / "clean")
+    assert _manifest_without_time(tmp_path / "resumed") == _manifest_without_time(
+        tmp_path / "clean")
+    again = build_cache(tmp_path / "data", "train", tmp_path / "resumed", options=QUIET)
+    assert again.built == [] and again.skipped == [0, 1, 2, 3]
+
+
+def test_ranks_build_disjoint_shards(tmp_path):
+    _tiny_layout(tmp_path / "data", n=30)
+    single = build_cache(tmp_path / "data", "train", tmp_path / "one", options=QUIET)
+    opts = {**vars(QUIET), "world_size": 2}
+    first = build_cache(tmp_path / "data", "train", tmp_path / "two",
+                        options=BuildOptions(**{**opts, "rank": 1}))
+    assert first.built == [1, 3] and first.manifest is None  # rank 0's shards are missing
+    assert not (tmp_path / "two" / "manifest.json").exists()
+    last = build_cache(tmp_path / "data", "train", tmp_path / "two",
+                       options=BuildOptions(**{**opts, "rank": 0}))
+    assert last.built == [0, 2] and last.manifest is not None  # the last rank finishes it
+    assert _image_bytes(tmp_path / "two") == _image_bytes(tmp_path / "one")
+    assert last.manifest.config_hash == single.manifest.config_hash
+
+
+def test_other_settings_are_refused(tmp_path):
+    _tiny_layout(tmp_path / "data")
+    build_cache(tmp_path / "data", "train", tmp_path / "c", options=QUIET)
+    with pytest.raises(ValueError, match=r"cqt\.hop_length: cache has 32, requested 64"):
+        build_cache(tmp_path / "data", "train", tmp_path / "c", CQTConfig(hop_length=64),
+                    options=QUIET)
+    with pytest.raises(ValueError, match=r"info\.shard_size"):
+        build_cache(tmp_path / "data", "train", tmp_path / "c",
+                    options=BuildOptions(**{**vars(QUIET), "shard_size": 4}))
+    code = main(["build-cqt", "--data", str(tmp_path / "data"), "--split", "train", "--out",
+                 str(tmp_path / "c"), "--shard-size", "8", "--taper-alpha", "0.2",
+                 "--no-progress", "--workers", "0"])
+    assert code == 2
+
+
+def _spoil(root, ids, kind):
+    """Make one sample of shard 1 (rows 8-11) bad; returns (id, expected reason fragment)."""
+    if kind == "shape":
+        np.save(sample_path(root, "train", ids[9]), np.zeros((3, 4000)))
+        return ids[9], "shape (3, 4000)"
+    if kind == "nan":
+        array = np.load(sample_path(root, "train", ids[11]))
+        array[1, 100] = np.nan
+        np.save(sample_path(root, "train", ids[11]), array)
+        return ids[11], "NaN"
+    if kind == "missing":
+        sample_path(root, "train", ids[10]).unlink()
+        return ids[10], "missing"
+    extra = sample_path(root, "train", "fffnolabel")
+    extra.parent.mkdir(parents=True, exist_ok=True)
+    np.save(extra, np.zeros((3, 4096)))
+    return "fffnolabel", "missing from training_labels.csv"
+
+
+@pytest.mark.parametrize("kind", ["shape", "nan", "missing", "unlabelled"])
+def test_bad_sample_stops_with_its_name(tmp_path, capsys, kind):
+    ids = _tiny_layout(tmp_path / "data")
+    bad_id, reason = _spoil(tmp_path / "data", ids, kind)
+    with pytest.raises(BadSampleError, match=re.escape(reason)) as caught:
+        build_cache(tmp_path / "data", "train", tmp_path / "c", options=QUIET)
+    assert caught.value.sample_id == bad_id and bad_id in str(caught.value.path)
+    if kind != "unlabelled":  # found while building shard 1: shard 0 survives
+        assert (tmp_path / "c" / "shard-00000.h5").is_file()
+        assert not (tmp_path / "c" / "shard-00001.h5").exists()
+    code = main(["build-cqt", "--data", str(tmp_path / "data"), "--split", "train", "--out",
+                 str(tmp_path / "c"), "--shard-size", "8", "--batch-size", "4", "--workers", "0",
+                 "--no-progress"])
+    assert code == 2 and bad_id in capsys.readouterr().err
+
+
+def test_skip_bad_records_every_rejection(tmp_path, caplog):
+    ids = _tiny_layout(tmp_path / "data")
+    spoiled = dict(_spoil(tmp_path / "data", ids, kind)
+                   for kind in ("shape", "nan", "missing", "unlabelled"))
+    with pytest.raises(BadSampleError):  # first run stops; the re-run with --skip-bad finishes
+        build_cache(tmp_path / "data", "train", tmp_path / "c", options=QUIET)
+    options = BuildOptions(**{**vars(QUIET), "skip_bad": True})
+    report = build_cache(tmp_path / "data", "train", tmp_path / "c", options=options)
+    manifest = report.manifest
+    assert set(manifest.rejected) == set(spoiled)
+    for sample_id, reason in spoiled.items():
+        assert reason in manifest.rejected[sample_id]
+    assert manifest.n_samples == len(ids) - 3
+    cache = SpectrogramCache(tmp_path / "c")
+    assert list(cache.ids) == [i for i in ids if i not in spoiled]
+    assert any("skipped 3 bad sample" in r.getMessage() for r in caplog.records)
