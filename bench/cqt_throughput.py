@@ -1,12 +1,18 @@
 """Throughput of ``build-cqt`` against the per-sample approach, and of the cache reader.
 
 Simulates ``--n`` training samples into a temporary directory, then prints:
-  * build: samples/s of ``build_cache`` end to end (PSD estimate, reading, whitening, CQT,
-    shards, manifest) next to the naive per-sample loop of public G2Net notebooks (load one
-    .npy, whiten it, CQT it as a batch of one), and their ratio;
-  * reader: images/s through DataLoaders configured as training would, from a warm page cache
-    (HDF5 shards, aligned contiguous batches) and from memory; float32 (the default) and
-    float16 (no CPU conversion; convert on the GPU).
+  * build: samples/s of ``build_cache`` end to end (PSD estimate, DataLoader workers reading
+    files, whitening, CQT, float16 HDF5 shards, manifest) with each CQT algorithm
+    (``--cqt-kernel 1992v2`` and ``2010v2``), next to the naive per-sample loop of the public
+    G2Net notebooks (see ``naive_rate``), their ratios, and the CQT alone. The naive loop and
+    the builds run under the same torch thread count. On a CPU the 1992v2 CQT (one
+    2048-tap convolution, ~110 M multiply-adds per sample) bounds both, so batching gains
+    little; the batched build's lever is a GPU, whose rate must be measured with
+    ``--device cuda`` on a machine that has one (the naive loop stays on the CPU, as the
+    notebooks ran it in their data loaders);
+  * reader: images/s of the training DataLoader exactly as ``pipeline.data.build_loaders``
+    builds it (float16; training converts on the device), in memory and lazy from a warm page
+    cache, next to the naive random single-image float32 reads.
 
     .venv/bin/python bench/cqt_throughput.py --n 2000
 """
@@ -15,44 +21,99 @@ from __future__ import annotations
 
 import argparse
 import logging
+import shutil
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, RandomSampler
+from nnAudio.features import CQT1992v2
+from torch.utils.data import DataLoader
 
+from pipeline.data import FoldLoaders, build_loaders
 from preprocess.build import BuildOptions, build_cache, resolve_device
-from preprocess.cache import ContiguousBatchSampler, SpectrogramCache, collate_batch
+from preprocess.cache import SpectrogramCache
 from preprocess.cqt import CQT, CQTConfig
-from preprocess.layout import load_sample, read_split, sample_path
+from preprocess.layout import N_TIME, read_split, sample_path
 from preprocess.simulate import SimulationConfig, simulate
-from preprocess.whiten import WhitenConfig, taper, whitening_filter
 
 
-def naive_rate(data: Path, psd: np.ndarray, n: int, device: torch.device) -> float:
-    """Samples/s of the one-file-at-a-time loop (numpy whitening, CQT with a batch of 1)."""
-    whiten = WhitenConfig()
-    window, filt = taper(whiten), whitening_filter(psd, whiten)
-    cqt = CQT(CQTConfig()).to(device)
+def naive_rate(data: Path, n: int) -> float:
+    """Samples/s of the public G2Net notebooks' per-sample loop, on the CPU.
+
+    Per sample: ``np.load`` one file, ``np.hstack`` the 3 detectors into one 12288-sample
+    series, divide by its maximum, ``torch.from_numpy`` and one call of a ``CQT1992v2(sr=2048,
+    fmin=20, fmax=1024, hop_length=32)`` created once: one ``(1, 69, 385)`` image.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        transform = CQT1992v2(sr=2048, fmin=20, fmax=1024, hop_length=32, verbose=False)
     ids = read_split(data, "train")["id"].tolist()[:n]
     started = time.perf_counter()
     with torch.inference_mode():
         for sample_id in ids:
-            x = load_sample(sample_path(data, "train", sample_id)) / whiten.raw_scale
-            white = np.fft.irfft(np.fft.rfft(x * window) * filt, n=whiten.n_time)
-            image = cqt(torch.from_numpy(white).float()[None].to(device))  # (1, 3, F, T)
-            image.half().cpu().numpy()
+            waves = np.hstack(np.load(sample_path(data, "train", sample_id)))
+            waves = waves / np.max(waves)
+            image = transform(torch.from_numpy(waves).float())  # (1, 69, 385)
+            image.squeeze().numpy()
     return len(ids) / (time.perf_counter() - started)
 
 
-def reader_rate(loader: DataLoader, epochs: int = 3) -> float:
-    """Images/s over ``epochs`` epochs after one warm-up epoch."""
-    for _ in loader:
-        pass
+def cqt_call_rate(config: CQTConfig, batch: int, seconds: float = 3.0) -> float:
+    """Samples/s of the CQT alone on ``(batch, 3, 4096)`` noise, on the CPU."""
+    cqt, x = CQT(config), torch.randn(batch, 3, N_TIME)
     count, started = 0, time.perf_counter()
-    for _ in range(epochs):
+    with torch.inference_mode():
+        cqt(x)
+        started = time.perf_counter()
+        while time.perf_counter() - started < seconds:
+            cqt(x)
+            count += batch
+    return count / (time.perf_counter() - started)
+
+
+def build_rate(data: Path, out: Path, n: int, algorithm: str, options: BuildOptions) -> float:
+    """Samples/s of ``build_cache`` end to end into a fresh ``out``."""
+    shutil.rmtree(out, ignore_errors=True)
+    started = time.perf_counter()
+    build_cache(data, "train", out, CQTConfig(algorithm=algorithm), options=options)
+    return n / (time.perf_counter() - started)
+
+
+def compare_build(data: Path, out: Path, args: argparse.Namespace) -> None:
+    """Print build-cqt rates (both CQT algorithms), the naive rate and their ratios.
+
+    Every figure runs under the same torch thread count (``--threads``); the 1992v2 build runs
+    last so that ``out`` holds the default cache for the reader section.
+    """
+    options = BuildOptions(device=args.device, batch_size=args.batch_size,
+                           workers=args.build_workers, threads=args.threads, shard_size=1024,
+                           progress=False)
+    setting = (f"{resolve_device(args.device)}, batch {args.batch_size}, "
+               f"{args.build_workers} workers, {args.threads} torch threads")
+    before = torch.get_num_threads()
+    torch.set_num_threads(args.threads)
+    naive = naive_rate(data, min(args.naive_n, args.n))
+    print(f"naive per-sample loop (cpu, {args.threads} torch threads): {naive:.0f} samples/s")
+    for algorithm in ("2010v2", "1992v2"):
+        alone = cqt_call_rate(CQTConfig(algorithm=algorithm), args.batch_size)
+        build = build_rate(data, out, args.n, algorithm, options)
+        print(f"build-cqt --cqt-kernel {algorithm} ({setting}): {build:.0f} samples/s end to "
+              f"end, ratio {build / naive:.1f}x naive; CQT alone on the cpu {alone:.0f} samples/s")
+    torch.set_num_threads(before)
+
+
+def reader_rate(loaders: FoldLoaders | DataLoader, epochs: int = 3) -> float:
+    """Images/s of a training loader over ``epochs`` epochs after one warm-up epoch."""
+    loader = loaders.train if isinstance(loaders, FoldLoaders) else loaders
+    count, started = 0, 0.0
+    for epoch in range(epochs + 1):
+        if epoch == 1:
+            count, started = 0, time.perf_counter()
+        if isinstance(loaders, FoldLoaders):
+            loaders.train_sampler.set_epoch(epoch)
         for images, _targets, _ids in loader:
             count += len(images)
     return count / (time.perf_counter() - started)
@@ -64,11 +125,14 @@ def main() -> None:
     parser.add_argument("--naive-n", type=int, default=200, help="samples timed for the naive loop")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--build-workers", type=int, default=BuildOptions.workers,
+                        help="build-cqt reader processes")
+    parser.add_argument("--threads", type=int, default=BuildOptions.threads or 1,
+                        help="torch threads for the build and the naive loop alike")
+    parser.add_argument("--batch-size", type=int, default=BuildOptions.batch_size)
     parser.add_argument("--work-dir", default=None, help="keep data and cache here")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    device = resolve_device(args.device)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(args.work_dir or tmp)
         data, out = work / "data", work / "cache"
@@ -77,35 +141,20 @@ def main() -> None:
                  progress=False)
         print(f"simulated {args.n} samples in {time.perf_counter() - started:.0f} s")
 
-        options = BuildOptions(device=args.device, batch_size=args.batch_size,
-                               workers=args.workers, shard_size=1024, progress=False)
-        started = time.perf_counter()
-        report = build_cache(data, "train", out, options=options)
-        build = args.n / (time.perf_counter() - started)
-        naive = naive_rate(data, report.manifest.psd, min(args.naive_n, args.n), device)
-        print(f"build-cqt ({device}, batch {args.batch_size}, {args.workers} workers): "
-              f"{build:.0f} samples/s end to end; naive per-sample loop: {naive:.0f} samples/s; "
-              f"ratio {build / naive:.1f}x")
+        compare_build(data, out, args)
 
         batch, workers = args.batch_size, args.workers
-        rates = {}
-        for dtype in (torch.float32, torch.float16):
-            name = str(dtype).removeprefix("torch.")
-            chunked = SpectrogramCache(out, dtype=dtype)
-            sampler = ContiguousBatchSampler(chunked, batch, shuffle=True)
-            rates[f"chunked HDF5, {name}, ContiguousBatchSampler shuffle, {workers} workers"] = (
-                DataLoader(chunked, batch_sampler=sampler, num_workers=workers,
-                           persistent_workers=workers > 0, collate_fn=collate_batch))
-            memory = SpectrogramCache(out, in_memory=True, dtype=dtype)
-            rates[f"in_memory, {name}, random batches of {batch}, 0 workers"] = DataLoader(
-                memory, batch_size=batch, sampler=RandomSampler(memory), collate_fn=collate_batch)
+        for in_memory in (True, False):
+            loaders = build_loaders(out, folds=5, fold=0, seed=0, batch_size=batch,
+                                    workers=workers, in_memory=in_memory)
+            how = "in memory, random batches" if in_memory else "lazy HDF5, contiguous runs"
+            print(f"reader (training DataLoader, {how}, float16, "
+                  f"{loaders.train.num_workers} workers): {reader_rate(loaders):.0f} images/s")
         chunked = SpectrogramCache(out)
-        rates[f"chunked HDF5, float32, random single-image reads, {workers} workers"] = DataLoader(
-            chunked, batch_size=batch, shuffle=True, num_workers=workers,
-            persistent_workers=workers > 0)
-        for name, loader in rates.items():
-            print(f"reader ({name}): {reader_rate(loader):.0f} images/s")
-
+        baseline = DataLoader(chunked, batch_size=batch, shuffle=True, num_workers=workers,
+                              persistent_workers=workers > 0)
+        print(f"reader (baseline: float32 random single-image reads, {workers} workers): "
+              f"{reader_rate(baseline):.0f} images/s")
 
 if __name__ == "__main__":
     main()

@@ -21,6 +21,7 @@ timm models take timm's own keyword options.
 from . import resnet as resnet  # registers resnet16 ... resnet152
 from ._registry import (
     UnknownModelError,
+    check_model_name,
     create_model,
     is_model,
     list_models,
@@ -33,6 +34,7 @@ __all__ = [
     "DEFAULT_STEM",
     "STEMS",
     "UnknownModelError",
+    "check_model_name",
     "create_model",
     "is_model",
     "list_models",

@@ -50,6 +50,16 @@ def is_model(name: str) -> bool:
     return name in _model_entrypoints or timm.is_model(name)
 
 
+def check_model_name(name: str) -> str:
+    """Return ``name`` if ``create_model`` accepts it, else raise ``UnknownModelError``
+    listing the closest valid names."""
+    if is_model(name):
+        return name
+    close = difflib.get_close_matches(name, list_models(), n=5, cutoff=0.6)
+    hint = f"closest valid names: {', '.join(close)}" if close else "no close match"
+    raise UnknownModelError(f"unknown model {name!r}; {hint} (see models.list_models())")
+
+
 def create_model(name: str, in_chans: int = 3, num_classes: int = 1, **kwargs: Any) -> nn.Module:
     """Build model ``name`` with randomly initialised weights.
 
@@ -64,10 +74,7 @@ def create_model(name: str, in_chans: int = 3, num_classes: int = 1, **kwargs: A
         )
     if name in _model_entrypoints:
         return _model_entrypoints[name](in_chans=in_chans, num_classes=num_classes, **kwargs)
-    if timm.is_model(name):
-        return timm.create_model(
-            name, pretrained=False, in_chans=in_chans, num_classes=num_classes, **kwargs
-        )
-    close = difflib.get_close_matches(name, list_models(), n=5, cutoff=0.6)
-    hint = f"closest valid names: {', '.join(close)}" if close else "no close match"
-    raise UnknownModelError(f"unknown model {name!r}; {hint} (see models.list_models())")
+    check_model_name(name)
+    return timm.create_model(
+        name, pretrained=False, in_chans=in_chans, num_classes=num_classes, **kwargs
+    )

@@ -17,10 +17,12 @@ from typing import Any
 
 import pandas as pd
 
+from models import check_model_name
 from pipeline.config import TrainConfig
 from pipeline.evaluate import EvaluateConfig, evaluate, read_predictions, write_report
 from pipeline.matched_filter import MatchedFilterConfig, run_matched_filter
 from pipeline.predict import PredictConfig, predict, write_predictions
+from pipeline.template_bank import BankConfig
 from pipeline.train import fit
 from preprocess.build import BuildOptions, build_cache
 from preprocess.layout import read_labels
@@ -44,6 +46,7 @@ class ChainConfig:
     batch_size: int = 64  # training batch size
     lr: float = 1e-3  # AdamW peak learning rate
     tta: bool = True  # average predictions over the LIGO channel swap
+    n_templates: int = 200  # matched-filter bank size
     device: str = "auto"  # cpu, cuda or auto
     workers: int | None = None  # processes for simulation, matched filter and data loading
     progress: bool = True  # tqdm bars
@@ -96,7 +99,8 @@ def _finished(run_dir: Path, epochs: int) -> bool:
 
 
 def summarise(report: dict[str, Any]) -> pd.DataFrame:
-    """One row per method: AUC, TPR at FPR 1e-2, efficiency at SNR 8 and 12, SNR at 50%/90%."""
+    """One row per method: AUC, TPR at FPR 1e-1 and 1e-2 (None where too few noise samples),
+    efficiency at SNR 8 and 12 and the SNR of 50% and 90% efficiency at ``efficiency_fpr``."""
     rows = []
     for name, method in report["methods"].items():
         efficiency = method.get("efficiency") or {}
@@ -106,6 +110,7 @@ def summarise(report: dict[str, Any]) -> pd.DataFrame:
         rows.append({
             "method": name,
             "roc_auc": method["auc"],
+            "tpr@fpr=1e-1": tpr.get(0.1),
             "tpr@fpr=1e-2": tpr.get(0.01),
             "efficiency_fpr": efficiency.get("fpr"),
             "eff@snr8": at_snr.get("8"),
@@ -133,6 +138,7 @@ def summarise_table(summary: dict[str, Any]) -> str:
 
 def run_chain(config: ChainConfig) -> dict[str, Any]:
     """Run every step and return the summary (also written to ``out/summary.json``)."""
+    check_model_name(config.model)  # fail before an hour of work, not after
     steps: dict[str, float] = {}
     start = time.perf_counter()
     data = _simulate(config)
@@ -157,7 +163,8 @@ def run_chain(config: ChainConfig) -> dict[str, Any]:
     start = time.perf_counter()
     mf = config.root / "matched_filter.csv"
     if not mf.is_file():
-        run_matched_filter(data, "test", mf, MatchedFilterConfig(), workers=config.workers or 2,
+        mf_config = MatchedFilterConfig(bank=BankConfig(n_templates=config.n_templates))
+        run_matched_filter(data, "test", mf, mf_config, workers=config.workers or 2,
                            progress=config.progress)
     _timed(steps, "matched-filter", start)
 

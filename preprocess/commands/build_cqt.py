@@ -7,7 +7,7 @@ import logging
 import os
 
 from preprocess.build import BuildOptions, build_cache
-from preprocess.cqt import CQTConfig
+from preprocess.cqt import ALGORITHMS, CQTConfig
 from preprocess.whiten import WhitenConfig
 
 logger = logging.getLogger(__name__)
@@ -31,6 +31,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     job.add_argument("--device", default=_BUILD.device, help="auto, cpu or cuda[:n]")
     job.add_argument("--batch-size", type=int, default=_BUILD.batch_size)
     job.add_argument("--workers", type=int, default=_BUILD.workers, help="reader processes")
+    job.add_argument("--threads", type=int, default=_BUILD.threads,
+                     help="torch threads for whitening + CQT (0: torch's default, one per core)")
     job.add_argument("--shard-size", type=int, default=_BUILD.shard_size)
     job.add_argument("--skip-bad", action="store_true",
                      help="record bad samples in the manifest and go on instead of stopping")
@@ -39,7 +41,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     job.add_argument("--world-size", type=int, default=int(os.environ.get("WORLD_SIZE", 1)),
                      help="number of building processes (default: $WORLD_SIZE)")
     job.add_argument("--no-progress", action="store_true", help="no progress bar")
-    cqt = parser.add_argument_group("CQT (nnAudio CQT1992v2)")
+    cqt = parser.add_argument_group("CQT (nnAudio)")
+    cqt.add_argument("--cqt-kernel", choices=ALGORITHMS, default=_CQT.algorithm,
+                     help="nnAudio CQT1992v2 (one long convolution) or CQT2010v2 (octave by "
+                     "octave; hop length must be divisible by 2**(octaves - 1))")
     cqt.add_argument("--fmin", type=float, default=_CQT.fmin, help="Hz")
     cqt.add_argument("--fmax", type=float, default=_CQT.fmax, help="Hz")
     cqt.add_argument("--bins-per-octave", type=int, default=_CQT.bins_per_octave)
@@ -73,12 +78,14 @@ def run(args: argparse.Namespace) -> int:
     """Build the cache; report the outcome in the log."""
     cqt = CQTConfig(fmin=args.fmin, fmax=args.fmax, bins_per_octave=args.bins_per_octave,
                     hop_length=args.hop_length, filter_scale=args.filter_scale,
-                    norm=args.cqt_norm, window=args.cqt_window, scaling=args.cqt_scaling)
+                    norm=args.cqt_norm, window=args.cqt_window, scaling=args.cqt_scaling,
+                    algorithm=args.cqt_kernel)
     whiten = WhitenConfig(whiten=not args.no_whiten, psd_average=args.psd_average,
                           psd_max_samples=args.psd_max_samples, taper_alpha=args.taper_alpha,
                           bandpass_low=args.bandpass_low, bandpass_high=args.bandpass_high,
                           bandpass_order=args.bandpass_order, raw_scale=args.raw_scale)
     options = BuildOptions(device=args.device, batch_size=args.batch_size, workers=args.workers,
+                           threads=args.threads,
                            shard_size=args.shard_size, skip_bad=args.skip_bad, rank=args.rank,
                            world_size=args.world_size, progress=not args.no_progress)
     report = build_cache(args.data, args.split, args.out, cqt, whiten, options, args.psd_from)

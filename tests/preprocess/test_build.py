@@ -204,3 +204,33 @@ def test_skip_bad_records_every_rejection(tmp_path, caplog):
     cache = SpectrogramCache(tmp_path / "c")
     assert list(cache.ids) == [i for i in ids if i not in spoiled]
     assert any("skipped 3 bad sample" in r.getMessage() for r in caplog.records)
+
+
+def test_cli_builds_with_cqt2010v2(simulated_data, train_cache, tmp_path):
+    """``--cqt-kernel 2010v2`` is part of the config hash and its images survive float16."""
+    train_out, _ = train_cache
+    out = tmp_path / "c2010"
+    code = main(["build-cqt", "--data", str(simulated_data), "--split", "test", "--out", str(out),
+                 "--psd-from", str(train_out), "--cqt-kernel", "2010v2", "--threads", "1",
+                 "--workers", "0", "--batch-size", "8", "--no-progress"])
+    assert code == 0
+    manifest = read_manifest(out)
+    assert manifest.config["cqt"]["algorithm"] == "2010v2"
+    assert manifest.config_hash != read_manifest(train_out).config_hash
+    assert manifest.image_shape == (3, 69, 129) and manifest.n_samples == 16
+
+    cache, whiten = SpectrogramCache(out), WhitenConfig()
+    whitener, cqt = Whitener(manifest.psd, whiten), CQT(CQTConfig(algorithm="2010v2"))
+    for i in (0, 15):
+        raw = load_sample(sample_path(simulated_data, "test", cache.ids[i]))
+        x = torch.from_numpy((raw / whiten.raw_scale).astype(np.float32))[None]
+        with torch.no_grad():
+            expected = cqt(whitener(x))[0].half().float()
+        torch.testing.assert_close(cache[i][0], expected, rtol=2e-3, atol=1e-4)
+
+
+def test_bad_threads_are_refused(tmp_path):
+    _tiny_layout(tmp_path / "data", n=4)
+    with pytest.raises(ValueError, match="threads"):
+        build_cache(tmp_path / "data", "train", tmp_path / "c",
+                    options=BuildOptions(threads=-1, workers=0, progress=False))
