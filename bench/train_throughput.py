@@ -1,11 +1,19 @@
-"""Training throughput: the real cache DataLoader against tensors already in memory.
+"""Training throughput: the real cache DataLoaders against tensors already in memory.
 
-Usage: ``python bench/train_throughput.py [--n-images 4096] [--batch-size 64] [--steps 30]``.
-Writes a random cache (default image size 3x69x129) into a temporary directory, then for each
-model (ResNet18, ResNet34) prints training images/s fed by ``pipeline.data.build_loaders`` and
-by the same batches held on the device (the compute limit); their ratio is the data path's
-efficiency (target >= 0.95). On the CPU it also compares the default memory format with
-channels_last and with torch.compile (which needs a working C compiler; failures are reported).
+Usage: ``python bench/train_throughput.py [--n-images 2048] [--batch-size 16] [--steps 3]``.
+Writes a random cache (default image size 3x69x129) into a temporary directory, then prints
+
+  * loader: images/s of the training DataLoader exactly as ``pipeline.data.build_loaders``
+    builds it, in memory (float16 index gathers, no workers) and lazy (HDF5 contiguous runs,
+    ``--workers`` processes), from a warm page cache, batches moved to the device;
+  * training: for each model (ResNet18, ResNet34) and stem (ImageNet and our default), images/s
+    fed by each loader and by the same batches held on the device (the compute limit); the
+    ratio is the data path's efficiency (target >= 0.95);
+  * on the CPU: the compute limit with the default memory format, channels_last and
+    torch.compile (which needs a working C compiler; failures are reported, not raised).
+
+The default run takes a few minutes on two CPU cores; the CPU figures are the compute-bound
+case (the model is far slower than the reader), the GPU the interesting one.
 """
 
 from __future__ import annotations
@@ -14,6 +22,7 @@ import argparse
 import itertools
 import logging
 import tempfile
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -21,10 +30,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from models import create_model
+from models import DEFAULT_STEM, create_model
 from pipeline.augment import AugmentConfig, BatchAugment
 from pipeline.config import TrainConfig
-from pipeline.data import build_loaders
+from pipeline.data import FoldLoaders, build_loaders
 from pipeline.distributed import DistContext, resolve_device
 from pipeline.train import Precision, build_optimisation, train_one_epoch
 from preprocess.cache import write_cache
@@ -48,84 +57,126 @@ def random_cache(root: Path, n: int, shape: tuple[int, int, int]) -> Path:
     rng = np.random.default_rng(0)
     images = rng.standard_normal((n, *shape), dtype=np.float32).astype(np.float16)
     write_cache(root, images, [f"{i:08x}" for i in range(n)], np.arange(n) % 2,
-                config={"benchmark": True, "shape": list(shape)})
+                config={"benchmark": True, "shape": list(shape)}, shard_size=1024)
     return root
 
 
-def images_per_second(model_name: str, batches: Iterable, steps: int, config: TrainConfig,
-                      precision: Precision, compile_model: bool = False) -> float:
-    """Train ``steps`` batches after ``steps // 3 + 1`` warm-up batches; images per second."""
+def loader_rate(loaders: FoldLoaders, precision: Precision, epochs: int) -> float:
+    """Images/s of the training loader over ``epochs`` epochs (after a warm-up epoch), each
+    batch moved to the device as float32 as training does."""
+    count, started = 0, 0.0
+    for epoch in range(epochs + 1):
+        if epoch == 1:
+            count, started = 0, time.perf_counter()
+        loaders.train_sampler.set_epoch(epoch)
+        for images, targets, _ids in loaders.train:
+            precision.to_device(images)
+            targets.to(precision.device, non_blocking=True)
+            count += len(images)
+    if precision.device.type == "cuda":
+        torch.cuda.synchronize(precision.device)
+    return count / (time.perf_counter() - started)
+
+
+def images_per_second(config: TrainConfig, batches: Iterable, steps: int, precision: Precision,
+                      compile_model: bool = False) -> float:
+    """Train ``steps`` batches after ``steps // 2 + 1`` warm-up batches; images per second."""
     torch.manual_seed(0)
-    model = create_model(model_name, **config.model_kwargs)
+    model = create_model(config.model, **config.model_kwargs)
     fmt = torch.channels_last if precision.channels_last else torch.preserve_format
     model.to(precision.device, memory_format=fmt)
-    optimizer, scheduler, scaler = build_optimisation(model, config, steps, precision)
+    optimizer, scheduler, scaler = build_optimisation(model, config, 2 * steps, precision)
     net = torch.compile(model) if compile_model else model
-    context = DistContext(0, 1, 0, precision.device)
-    augment = BatchAugment(config.augment)
-    run = dict(precision=precision, augment=augment, grad_clip=config.grad_clip, global_step=0,
-               context=context)
-    train_one_epoch(net, Limited(batches, steps // 3 + 1), optimizer, scheduler, scaler, **run)
+    run = dict(precision=precision, augment=BatchAugment(config.augment),
+               grad_clip=config.grad_clip, global_step=0,
+               context=DistContext(0, 1, 0, precision.device), progress=False)
+    train_one_epoch(net, Limited(batches, steps // 2 + 1), optimizer, scheduler, scaler, **run)
     stats = train_one_epoch(net, Limited(batches, steps), optimizer, scheduler, scaler, **run)
     return stats.images / stats.seconds
 
 
-def in_memory_batches(loader: Iterable, steps: int, device: torch.device) -> list:
-    """``steps`` batches taken from ``loader`` once and kept on ``device`` (cycled)."""
-    first = [(x.to(device), y.to(device), ids) for x, y, ids in Limited(loader, steps)]
+def resident_batches(loader: Iterable, steps: int, precision: Precision) -> list:
+    """``steps`` batches taken from ``loader`` once and kept on the device as float32 (cycled),
+    so training on them measures the model alone."""
+    first = [(precision.to_device(x), y.to(precision.device), ids)
+             for x, y, ids in Limited(loader, steps)]
     return list(itertools.islice(itertools.cycle(first), 2 * steps))
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n-images", type=int, default=4096, help="images in the random cache")
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--steps", type=int, default=30, help="timed steps per measurement")
+    parser.add_argument("--n-images", type=int, default=2048, help="images in the random cache")
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--steps", type=int, default=3, help="timed steps per measurement")
+    parser.add_argument("--loader-epochs", type=int, default=2, help="timed loader epochs")
     parser.add_argument("--image-shape", type=int, nargs=3, default=(3, 69, 129))
     parser.add_argument("--models", nargs="+", default=["resnet18", "resnet34"])
-    parser.add_argument("--workers", type=int, default=None)
+    parser.add_argument("--stem", nargs="+", default=["imagenet", DEFAULT_STEM],
+                        help="input stems of our ResNets")
+    parser.add_argument("--workers", type=int, default=None, help="lazy loader workers")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None)
-    args = parser.parse_args()
-    logging.basicConfig(level=logging.WARNING)
+    parser.add_argument("--variant-stems", nargs="*", default=["imagenet"],
+                        help="stems of the CPU default / channels_last / compile comparison "
+                             "(none: skip it; our stride-1 stem is ~15x slower on a CPU)")
+    return parser.parse_args()
 
+
+def main() -> None:
+    args = parse_args()
+    logging.basicConfig(level=logging.WARNING)
     device = resolve_device(args.device)
     base = TrainConfig(cache="-", batch_size=args.batch_size, folds=5, amp=args.amp,
                        workers=args.workers, augment=AugmentConfig()).resolve(device)
     precision = Precision(device, torch.bfloat16 if base.amp else None, bool(base.channels_last))
     print(f"device {device}, images {tuple(args.image_shape)}, batch {args.batch_size}, "
-          f"{args.steps} steps, workers {base.workers}, amp {base.amp}, "
+          f"{args.steps} steps, lazy workers {base.workers}, amp {base.amp}, "
           f"channels_last {base.channels_last}, torch threads {torch.get_num_threads()}")
     with tempfile.TemporaryDirectory() as tmp:
         cache = random_cache(Path(tmp) / "cache", args.n_images, tuple(args.image_shape))
-        loaders = build_loaders(cache, folds=5, fold=0, seed=0, batch_size=args.batch_size,
-                                workers=int(base.workers), pin_memory=device.type == "cuda")
-        steps = min(args.steps, len(loaders.train))
-        resident = in_memory_batches(loaders.train, steps, device)
-        print(f"{'model':<10} {'loader img/s':>13} {'memory img/s':>13} {'ratio':>6}")
-        for name in args.models:
-            config = replace(base, model=name)
-            fed = images_per_second(name, loaders.train, steps, config, precision)
-            limit = images_per_second(name, resident, steps, config, precision)
-            print(f"{name:<10} {fed:>13.1f} {limit:>13.1f} {fed / limit:>6.3f}")
-        if device.type == "cpu":
-            cpu_variants(args.models, resident, steps, base)
+        loaders = {
+            mode: build_loaders(cache, folds=5, fold=0, seed=0, batch_size=args.batch_size,
+                                workers=int(base.workers), in_memory=mode == "memory",
+                                pin_memory=device.type == "cuda")
+            for mode in ("memory", "lazy")
+        }
+        print(f"\n{'loader':<8} {'workers':>7} {'images/s':>10}")
+        for mode, fold in loaders.items():
+            rate = loader_rate(fold, precision, args.loader_epochs)
+            print(f"{mode:<8} {fold.train.num_workers:>7} {rate:>10.0f}")
+
+        steps = min(args.steps, len(loaders["memory"].train) // 2)
+        resident = resident_batches(loaders["memory"].train, steps, precision)
+        configs = [replace(base, model=name, model_kwargs={"stem": stem})
+                   for name in args.models for stem in args.stem]
+        print(f"\n{'model':<9} {'stem':<9} {'memory':>8} {'lazy':>8} {'tensors':>8} "
+              f"{'ratio mem':>9} {'ratio lazy':>10}   (training images/s)")
+        for config in configs:
+            fed = {mode: images_per_second(config, fold.train, steps, precision)
+                   for mode, fold in loaders.items()}
+            limit = images_per_second(config, resident, steps, precision)
+            print(f"{config.model:<9} {config.model_kwargs['stem']:<9} {fed['memory']:>8.1f} "
+                  f"{fed['lazy']:>8.1f} {limit:>8.1f} {fed['memory'] / limit:>9.3f} "
+                  f"{fed['lazy'] / limit:>10.3f}")
+        variants = [c for c in configs if c.model_kwargs["stem"] in args.variant_stems]
+        if device.type == "cpu" and variants:
+            cpu_variants(variants, resident, steps)
 
 
-def cpu_variants(models: list[str], resident: list, steps: int, base: TrainConfig) -> None:
+def cpu_variants(configs: list[TrainConfig], resident: list, steps: int) -> None:
     """Compute-limit images/s on the CPU: default, channels_last, torch.compile."""
     cpu = torch.device("cpu")
-    print(f"{'model':<10} {'default':>10} {'chan_last':>10} {'compile':>10}")
-    for name in models:
-        config = replace(base, model=name)
-        default = images_per_second(name, resident, steps, config, Precision(cpu))
-        nhwc = images_per_second(name, resident, steps, config, Precision(cpu, None, True))
+    print(f"\n{'model':<9} {'stem':<9} {'default':>8} {'chan_last':>9} {'compile':>8}"
+          "   (training images/s on tensors, CPU)")
+    for config in configs:
+        default = images_per_second(config, resident, steps, Precision(cpu))
+        nhwc = images_per_second(config, resident, steps, Precision(cpu, None, True))
         try:
-            rate = images_per_second(name, resident, steps, config, Precision(cpu), True)
-            compiled = f"{rate:.1f}"
+            compiled = f"{images_per_second(config, resident, steps, Precision(cpu), True):.1f}"
         except Exception as error:  # inductor needs a C++ toolchain; report, do not stop
-            compiled = f"failed ({type(error).__name__}: {str(error).splitlines()[0][:80]})"
-        print(f"{name:<10} {default:>10.1f} {nhwc:>10.1f} {compiled:>10}")
+            compiled = f"failed ({type(error).__name__}: {str(error).splitlines()[0][:60]})"
+        print(f"{config.model:<9} {config.model_kwargs['stem']:<9} {default:>8.1f} "
+              f"{nhwc:>9.1f} {compiled:>8}")
 
 
 if __name__ == "__main__":

@@ -9,6 +9,8 @@ from typing import Any
 import torch
 
 from pipeline.augment import AugmentConfig
+from pipeline.data import cache_nbytes, choose_in_memory
+from preprocess.cache import CacheError
 
 # Settings that may change between a run and its --resume without changing the result's recipe.
 RUNTIME_FIELDS = frozenset(
@@ -39,7 +41,7 @@ class TrainConfig:
     channels_last: bool | None = None  # NHWC memory format; None: on for CUDA, off for CPU
     compile: bool = False  # torch.compile the model
     workers: int | None = None  # DataLoader worker processes; None: min(8, CPUs per process)
-    in_memory: bool = False  # load the whole cache into RAM (float16) instead of lazy reads
+    in_memory: bool | None = None  # hold the images in RAM (float16); None: when they fit
     patience: int = 3  # stop after this many epochs without a better val AUC; 0 never stops
     out: str = ""  # run directory; empty: runs/<model>-fold<fold>
     resume: bool = False  # continue from out/last.pt
@@ -56,6 +58,8 @@ class TrainConfig:
         data["channels_last"] = cuda if self.channels_last is None else self.channels_last
         if self.workers is None:
             data["workers"] = min(8, max(1, (os.cpu_count() or 1) // world_size))
+        if self.in_memory is None:  # decided once and saved, so a resume reads the same way
+            data["in_memory"] = auto_in_memory(self.cache, world_size)
         if not self.out:
             data["out"] = os.path.join("runs", f"{self.model}-fold{self.fold}")
         return TrainConfig(**data)
@@ -95,6 +99,15 @@ class TrainConfig:
         if "augment" in data:
             data["augment"] = AugmentConfig(**data["augment"])
         return cls(**data)
+
+
+def auto_in_memory(cache: str, world_size: int) -> bool | None:
+    """Whether ``world_size`` copies of the whole cache fit in RAM; None if it is unreadable
+    (``build_loaders`` then decides, or reports the bad cache)."""
+    try:
+        return choose_in_memory(cache_nbytes(cache), world_size)
+    except CacheError:
+        return None
 
 
 def dict_differences(saved: dict[str, Any], current: dict[str, Any], prefix: str = "") -> list[str]:

@@ -36,7 +36,7 @@ from typing import Any
 import h5py
 import numpy as np
 import torch
-from torch.utils.data import Dataset, Sampler, default_collate
+from torch.utils.data import Dataset, Sampler, default_collate, get_worker_info
 
 from preprocess.provenance import (
     atomic_path,
@@ -52,6 +52,7 @@ CACHE_FORMAT_VERSION = 1
 MANIFEST_NAME = "manifest.json"
 PSD_NAME = "psd.npy"
 CHUNK_ROWS = 64  # samples per HDF5 chunk: one aligned training batch is one contiguous read
+MAX_GAP = 8  # lazy reads: positions this close share one slice (reading the gap is cheaper)
 
 
 class CacheError(ValueError):
@@ -290,15 +291,49 @@ def read_manifest(root: str | Path) -> CacheManifest:
     return manifest
 
 
+class CacheBatch(Sequence):
+    """Samples served together as whole arrays; indexing gives ``(image, target, id)`` tuples.
+
+    ``SpectrogramCache.__getitems__`` returns one, so a batch costs no per-sample Python work:
+    ``collate_batch`` hands ``images`` and ``targets`` over as they are.
+    """
+
+    def __init__(self, images: torch.Tensor, targets: torch.Tensor, ids: np.ndarray):
+        self.images = images  # (B, 3, F, T)
+        self.targets = targets  # (B,) float32
+        self.ids = ids  # (B,) str
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def __getitem__(self, j: int) -> tuple[torch.Tensor, torch.Tensor, str]:
+        if not -len(self) <= j < len(self):
+            raise IndexError(f"item {j} of a batch of {len(self)}")
+        return self.images[j], self.targets[j], str(self.ids[j])
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor, str]]:
+        return (self[j] for j in range(len(self)))
+
+
+def _new_images(shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
+    """An empty image batch; in a DataLoader worker it lives in shared memory, so handing it to
+    the main process costs no copy (as ``default_collate`` does)."""
+    if get_worker_info() is None:
+        return torch.empty(shape, dtype=dtype)
+    storage = torch.empty(0, dtype=dtype)._typed_storage()._new_shared(int(np.prod(shape)))
+    return torch.empty(0, dtype=dtype).new(storage).view(shape)
+
+
 class SpectrogramCache(Dataset):
     """Serve ``(image (3, F, T) float32, target float32 scalar, id str)`` from a complete cache.
 
     ``indices`` selects (and orders) a subset of cache positions; ``in_memory`` loads every
-    selected image into RAM at construction, already in ``dtype``. Otherwise HDF5 files are
-    opened lazily, once per process, so the dataset is safe to use with DataLoader worker
-    processes. ``__getitems__`` reads runs of consecutive positions with one slice each: pair it
-    with ``ContiguousBatchSampler`` for whole-chunk reads, and with ``collate_batch`` to skip
-    the stacking copy. ``dtype=torch.float16`` hands the stored values over unconverted (convert
+    selected image into RAM at construction, already in ``dtype``, as one tensor that batches
+    are gathered from. Otherwise HDF5 files are opened lazily, once per process, so the dataset
+    is safe to use with DataLoader worker processes. ``__getitems__`` returns a ``CacheBatch``
+    and reads runs of nearby positions with one slice each: pair it with
+    ``ContiguousBatchSampler`` for whole-chunk reads, and with ``collate_batch`` to skip the
+    stacking copy. ``dtype=torch.float16`` hands the stored values over unconverted (convert
     on the GPU with ``.float()``): float16 -> float32 on the CPU costs more than the read.
     """
 
@@ -311,7 +346,6 @@ class SpectrogramCache(Dataset):
     ):
         self.root = Path(root)
         self.dtype = dtype  # of the images served: float32, or float16 as stored
-        self._np_dtype = torch.empty(0, dtype=dtype).numpy().dtype
         self.manifest = read_manifest(self.root)
         counts = np.array([s.n_samples for s in self.manifest.shards], dtype=np.int64)
         self._offsets = np.concatenate([[0], np.cumsum(counts)])  # (n_shards + 1,)
@@ -328,7 +362,8 @@ class SpectrogramCache(Dataset):
                 )
         self.ids: np.ndarray = all_ids[self._positions]
         self.targets: np.ndarray = all_targets[self._positions]
-        self._images: np.ndarray | None = self._load_all() if in_memory else None
+        self._targets = torch.from_numpy(self.targets.astype(np.float32))  # (N,)
+        self._images: torch.Tensor | None = self._load_all() if in_memory else None
         self._handles: dict[int, h5py.File] = {}
         self._pid = os.getpid()
 
@@ -349,18 +384,25 @@ class SpectrogramCache(Dataset):
         decoded = np.array([b.decode() for b in np.concatenate(ids)] if ids else [], dtype=str)
         return decoded, np.concatenate(targets).astype(np.int64) if targets else np.zeros(0, int)
 
-    def _load_all(self) -> np.ndarray:
-        """Every selected image as one float16 array ``(len(self), 3, F, T)``."""
-        out = np.empty((len(self._positions), *self.manifest.image_shape), dtype=self._np_dtype)
+    def _load_all(self) -> torch.Tensor:
+        """Every selected image as one tensor ``(len(self), 3, F, T)`` in ``self.dtype``."""
+        out = torch.empty((len(self._positions), *self.manifest.image_shape), dtype=self.dtype)
         for k, shard in enumerate(self.manifest.shards):
             lo, hi = self._offsets[k], self._offsets[k + 1]
             where = np.nonzero((self._positions >= lo) & (self._positions < hi))[0]
             if len(where) == 0:
                 continue
             with h5py.File(self.root / shard.file, "r") as f:
-                block = f["images"][...]
-            out[where] = block[self._positions[where] - lo]
+                block = torch.from_numpy(f["images"][...])
+            rows = torch.from_numpy(self._positions[where] - lo)
+            out[torch.from_numpy(where)] = block[rows].to(self.dtype)
         return out
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes the selected images take in ``self.dtype`` (what ``in_memory`` holds)."""
+        itemsize = torch.empty(0, dtype=self.dtype).element_size()
+        return len(self) * int(np.prod(self.manifest.image_shape)) * itemsize
 
     def __len__(self) -> int:
         return len(self._positions)
@@ -378,41 +420,54 @@ class SpectrogramCache(Dataset):
             self._handles[shard] = h5py.File(self.root / self.manifest.shards[shard].file, "r")
         return self._handles[shard]["images"]
 
-    def _read_positions(self, positions: np.ndarray) -> np.ndarray:
-        """float16 images ``(len(positions), 3, F, T)`` read with one slice per consecutive run."""
-        out = np.empty((len(positions), *self.manifest.image_shape), dtype=np.float16)
+    def _read_positions(self, positions: np.ndarray, out: torch.Tensor) -> None:
+        """Fill ``out`` ``(len(positions), 3, F, T)`` with the images at cache ``positions``.
+
+        Sorted positions are grouped into runs (same shard, gaps of at most ``MAX_GAP``); each
+        run is one slice read, straight into ``out`` when it is a plain consecutive block.
+        """
         order = np.argsort(positions, kind="stable")
         sorted_pos = positions[order]
         shards = np.searchsorted(self._offsets, sorted_pos, side="right") - 1
-        breaks = np.nonzero((np.diff(sorted_pos) != 1) | (np.diff(shards) != 0))[0] + 1
+        steps = np.diff(sorted_pos)
+        breaks = np.nonzero((steps > MAX_GAP) | (np.diff(shards) != 0))[0] + 1
+        target = out.numpy()
         for run in np.split(np.arange(len(sorted_pos)), breaks):
             if len(run) == 0:
                 continue
             shard = int(shards[run[0]])
-            start = int(sorted_pos[run[0]] - self._offsets[shard])
-            out[order[run]] = self._dataset(shard)[start : start + len(run)]
-        return out
+            first = int(sorted_pos[run[0]] - self._offsets[shard])
+            last = int(sorted_pos[run[-1]] - self._offsets[shard])
+            dest = order[run]
+            plain = last - first + 1 == len(run) and bool(np.all(np.diff(dest) == 1))
+            dataset = self._dataset(shard)
+            if plain and target.dtype == np.float16:
+                dest_sel = np.s_[int(dest[0]) : int(dest[0]) + len(run)]
+                dataset.read_direct(target, np.s_[first : last + 1], dest_sel)
+            else:
+                block = dataset[first : last + 1]
+                target[dest] = block[sorted_pos[run] - sorted_pos[run[0]]]
 
     def _images_for(self, items: np.ndarray) -> torch.Tensor:
         """Images ``(B, 3, F, T)`` of dataset items (not cache positions), in ``self.dtype``."""
-        if self._images is None:
-            block = self._read_positions(self._positions[items])
-            return torch.from_numpy(block.astype(self._np_dtype, copy=False))
-        return torch.from_numpy(self._images[items])  # a copy: callers may modify it in place
+        if self._images is not None:  # a gather: a new tensor, callers may modify it in place
+            return torch.index_select(self._images, 0, torch.from_numpy(items))
+        out = _new_images((len(items), *self.manifest.image_shape), self.dtype)
+        self._read_positions(self._positions[items], out)
+        return out
 
     def __getitem__(self, item: int) -> tuple[torch.Tensor, torch.Tensor, str]:
         return self.__getitems__([item])[0]
 
-    def __getitems__(self, items: Sequence[int]) -> list[tuple[torch.Tensor, torch.Tensor, str]]:
-        """A list of ``(image, target, id)`` tuples, read with as few slices as possible."""
+    def __getitems__(self, items: Sequence[int]) -> CacheBatch:
+        """The batch of ``items``, read with as few slices as possible (or gathered from RAM)."""
         items = np.asarray(items, dtype=np.int64).reshape(-1)
         items = np.where(items < 0, items + len(self), items)
         if len(items) and (items.min() < 0 or items.max() >= len(self)):
             raise IndexError(f"index out of range for a cache of {len(self)} samples")
         images = self._images_for(items)  # (B, 3, F, T)
-        targets = torch.from_numpy(self.targets[items].astype(np.float32))  # (B,)
-        ids = self.ids[items]
-        return [(images[j], targets[j], str(ids[j])) for j in range(len(items))]
+        targets = self._targets[torch.from_numpy(items)]  # (B,)
+        return CacheBatch(images, targets, self.ids[items])
 
     def close(self) -> None:
         """Close this process's open shard files."""
@@ -421,24 +476,15 @@ class SpectrogramCache(Dataset):
         self._handles = {}
 
 
-def collate_batch(batch: list[tuple[torch.Tensor, torch.Tensor, str]]) -> list[Any]:
-    """``default_collate`` for this dataset, without the copy when ``__getitems__`` already
-    produced the images as consecutive rows of one ``(B, 3, F, T)`` tensor.
+def collate_batch(batch: Sequence[tuple[torch.Tensor, torch.Tensor, str]]) -> list[Any]:
+    """``default_collate`` for this dataset, without per-sample work or a stacking copy when
+    ``__getitems__`` produced a ``CacheBatch``.
 
     Returns ``[images (B, 3, F, T), targets (B,), ids tuple[str]]`` like ``default_collate``.
     """
-    images = [item[0] for item in batch]
-    base = images[0]._base if images else None
-    whole = (
-        base is not None
-        and base.shape[0] == len(images)
-        and all(image._base is base for image in images)
-        and all(image.data_ptr() == base[j].data_ptr() for j, image in enumerate(images))
-    )
-    if not whole or torch.utils.data.get_worker_info() is not None:
-        return default_collate(batch)  # in a worker it allocates straight into shared memory
-    targets = torch.stack([item[1] for item in batch])
-    return [base, targets, tuple(item[2] for item in batch)]
+    if isinstance(batch, CacheBatch):
+        return [batch.images, batch.targets, tuple(batch.ids.tolist())]
+    return default_collate(batch)
 
 
 class ContiguousBatchSampler(Sampler[list[int]]):
@@ -446,11 +492,18 @@ class ContiguousBatchSampler(Sampler[list[int]]):
 
     Without ``shuffle`` the batches are ``[0, B), [B, 2B), ...`` (aligned with the 64-sample
     chunks when ``B`` is a multiple of 64). With ``shuffle`` each epoch draws a random offset
-    ``o`` in ``[0, B)``, cuts the (cyclic) position range at ``o, o + B, ...``, shuffles the
-    order of those runs and the order inside each run. Trade-off: a batch holds neighbours in
-    cache order rather than a uniform random draw; the per-epoch offset changes which neighbours
-    share a batch, and the cache order (the CSV order) is not sorted by target, so batches stay
-    mixed. Use ``in_memory=True`` with an ordinary random sampler for fully random batches.
+    ``o`` in ``[0, B)``, cuts the (cyclic) position range at ``o, o + B, ...`` and shuffles the
+    order of those runs (the order inside a batch does not matter to the loss). Trade-off: a
+    batch holds neighbours in cache order rather than a uniform random draw; the per-epoch
+    offset changes which neighbours share a batch, and the cache order (the CSV order) is not
+    sorted by target, so batches stay mixed. Use ``in_memory=True`` with an ordinary random
+    sampler for fully random batches.
+
+    With ``num_replicas`` processes, process ``rank`` takes every ``num_replicas``-th run of
+    the epoch's (common, seeded) run order: the shares are disjoint. Without ``drop_last`` every
+    sample comes once per epoch over all ranks (counts may differ by a batch); with it every
+    rank gets the same number of full batches (as DDP needs), and the incomplete run and the
+    runs left over after an equal deal (fewer than ``num_replicas``) are skipped that epoch.
     """
 
     def __init__(
@@ -461,33 +514,41 @@ class ContiguousBatchSampler(Sampler[list[int]]):
         shuffle: bool = False,
         drop_last: bool = False,
         seed: int = 0,
+        num_replicas: int = 1,
+        rank: int = 0,
     ):
         self.n = n if isinstance(n, int) else len(n)
         if batch_size <= 0:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
+        if not 0 <= rank < num_replicas:
+            raise ValueError(f"rank {rank} is outside 0..{num_replicas - 1}")
         self.batch_size, self.shuffle, self.drop_last = batch_size, shuffle, drop_last
-        self.seed = seed
+        self.seed, self.num_replicas, self.rank = seed, num_replicas, rank
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
         """Choose the epoch whose shuffle to draw (as with ``DistributedSampler``)."""
         self.epoch = epoch
 
+    def _runs(self) -> int:
+        """Runs of the epoch over all ranks."""
+        return self.n // self.batch_size if self.drop_last else -(-self.n // self.batch_size)
+
     def __len__(self) -> int:
         if self.drop_last:
-            return self.n // self.batch_size
-        return -(-self.n // self.batch_size)
+            return self._runs() // self.num_replicas
+        return len(range(self.rank, self._runs(), self.num_replicas))
 
     def __iter__(self) -> Iterator[list[int]]:
         n, size = self.n, self.batch_size
-        if not self.shuffle:
-            for start in range(0, len(self) * size, size):
-                yield list(range(start, min(start + size, n)))
-            return
-        rng = np.random.default_rng((self.seed, self.epoch))
-        self.epoch += 1
-        offset = int(rng.integers(size)) if n > size else 0
-        starts = np.arange(len(self)) * size
-        for start in rng.permutation(starts):
-            run = (np.arange(start, min(start + size, n)) + offset) % n
-            yield rng.permutation(run).tolist()
+        starts = np.arange(self._runs()) * size
+        offset = 0
+        if self.shuffle:
+            rng = np.random.default_rng((self.seed, self.epoch))
+            self.epoch += 1
+            offset = int(rng.integers(size)) if n > size else 0
+            starts = rng.permutation(starts)
+        if self.drop_last:
+            starts = starts[: len(self) * self.num_replicas]
+        for start in starts[self.rank :: self.num_replicas]:
+            yield ((np.arange(start, min(start + size, n)) + offset) % n).tolist()

@@ -47,7 +47,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--compile", action="store_true", help="torch.compile the model")
     p.add_argument("--workers", type=int, default=None,
                    help="DataLoader workers (default: min(8, CPUs per process))")
-    p.add_argument("--in-memory", action="store_true", help="load the cache into RAM")
+    p.add_argument("--in-memory", action=argparse.BooleanOptionalAction, default=None,
+                   help="hold the images in RAM (default: when they fit in 40%% of free RAM)")
     p.add_argument("--patience", type=int, default=d.patience,
                    help="early stopping patience in epochs (0: never)")
     p.add_argument("--out", default="", help="run directory (default runs/<model>-fold<K>)")

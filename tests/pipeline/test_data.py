@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pytest
 import torch
 
+from pipeline import data
 from pipeline.data import build_loaders, fold_indices
 from tests.pipeline.test_train import make_cache
 
@@ -52,17 +55,19 @@ def test_fold_errors() -> None:
         fold_indices(ids, few, 5, 0, seed=0)
 
 
-def test_loaders_shard_fold_and_fix_order(tmp_path) -> None:
+@pytest.mark.parametrize("in_memory", [True, False])
+def test_loaders_shard_fold_and_fix_order(tmp_path, in_memory: bool) -> None:
     cache = make_cache(tmp_path / "cache", n=40)
-    shares = [build_loaders(cache, folds=4, fold=1, seed=3, batch_size=4, workers=0,
-                            rank=r, world_size=2) for r in range(2)]
-    one = build_loaders(cache, folds=4, fold=1, seed=3, batch_size=4, workers=1)
+    build = dict(folds=4, fold=1, seed=3, batch_size=4, in_memory=in_memory)
+    shares = [build_loaders(cache, workers=0, rank=r, world_size=2, **build) for r in range(2)]
+    one = build_loaders(cache, workers=1, **build)
+    assert one.in_memory is in_memory and one.train.num_workers == (0 if in_memory else 1)
     val_ids = [i for batch in one.val for i in batch[2]]
     shared_ids = [i for s in shares for batch in s.val for i in batch[2]]
     assert shared_ids == val_ids and len(val_ids) == one.n_val == 10
 
     images, targets, ids = next(iter(one.train))
-    assert images.shape == (4, 3, 24, 33) and images.dtype == torch.float32
+    assert images.shape == (4, 3, 24, 33) and images.dtype == torch.float16  # as stored
     assert targets.shape == (4,) and len(ids) == 4 and not set(ids) & set(val_ids)
     assert len(one.train) == 30 // 4  # the incomplete last batch is dropped
 
@@ -73,6 +78,34 @@ def test_loaders_shard_fold_and_fix_order(tmp_path) -> None:
     assert order(one, 0) == order(one, 0) and order(one, 0) != order(one, 1)
     rank_ids = [set(order(s, 0)) for s in shares]
     assert not rank_ids[0] & rank_ids[1]  # each process trains on its own half
+    assert len(shares[0].train) == len(shares[1].train) == 30 // 2 // 4  # DDP: equal steps
+
+
+def test_in_memory_and_lazy_batches_agree(tmp_path) -> None:
+    cache = make_cache(tmp_path / "cache", n=40)
+    lazy, memory = (build_loaders(cache, folds=4, fold=2, seed=1, batch_size=4, workers=0,
+                                  in_memory=flag) for flag in (False, True))
+    items = [5, 0, 6, 7, 29, 12, 11]  # positions in the fold's training subset, any order
+    a, b = (loaders.train.collate_fn(loaders.train.dataset.__getitems__(items))
+            for loaders in (lazy, memory))
+    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]) and a[2] == b[2]
+    assert a[0].shape == (7, 3, 24, 33) and len(set(a[2])) == 7
+    for lazy_batch, memory_batch in zip(lazy.val, memory.val, strict=True):
+        assert torch.equal(lazy_batch[0], memory_batch[0]) and lazy_batch[2] == memory_batch[2]
+
+
+def test_automatic_in_memory_follows_free_ram(tmp_path, monkeypatch, caplog) -> None:
+    cache = make_cache(tmp_path / "cache", n=40)
+    fold_bytes = (30 + 10) * 3 * 24 * 33 * 2  # every training image and the validation share
+    build = dict(folds=4, fold=0, seed=0, batch_size=4, workers=0)
+    caplog.set_level(logging.INFO, logger="pipeline.data")
+    monkeypatch.setattr(data, "available_memory", lambda: int(fold_bytes / 0.4) + 10)
+    assert build_loaders(cache, **build).in_memory
+    monkeypatch.setattr(data, "available_memory", lambda: int(fold_bytes / 0.4) - 10)
+    assert not build_loaders(cache, **build).in_memory
+    assert "lazy HDF5 reads" in caplog.text and "in memory" in caplog.text
+    assert build_loaders(cache, in_memory=True, **build).in_memory  # an explicit choice wins
+    assert data.available_memory() > 0
 
 
 def test_loader_errors(tmp_path) -> None:

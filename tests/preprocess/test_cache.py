@@ -162,3 +162,45 @@ def test_float16_and_collate_batch(tmp_path):
     separate = [SpectrogramCache(root)[i] for i in (3, 4)]  # separate reads: stacked
     torch.testing.assert_close(collate_batch(separate)[0],
                                default_collate(separate)[0])
+
+
+@pytest.mark.parametrize("n", [130, 128])
+def test_contiguous_sampler_shares_runs_between_ranks(n):
+    def epoch(rank: int, epoch: int, drop_last: bool) -> list[list[int]]:
+        sampler = ContiguousBatchSampler(n, 16, shuffle=True, drop_last=drop_last, seed=4,
+                                         num_replicas=3, rank=rank)
+        sampler.set_epoch(epoch)
+        batches = list(sampler)
+        assert len(batches) == len(sampler)
+        return batches
+
+    for e in (0, 1):
+        shares = [epoch(rank, e, drop_last=False) for rank in range(3)]
+        assert sorted(i for s in shares for b in s for i in b) == list(range(n))  # once each
+        assert shares == [epoch(rank, e, drop_last=False) for rank in range(3)]  # repeatable
+        full = [epoch(rank, e, drop_last=True) for rank in range(3)]
+        assert [len(s) for s in full] == [n // 16 // 3] * 3  # equal steps for DDP
+        seen = [i for s in full for b in s for i in b]
+        assert len(seen) == len(set(seen)) == 3 * (n // 16 // 3) * 16
+        assert all(len(b) == 16 and sum(np.diff(sorted(b)) != 1) <= 1 for s in full for b in s)
+    assert epoch(0, 0, drop_last=True) != epoch(0, 1, drop_last=True)
+    with pytest.raises(ValueError, match="rank 3 is outside 0..2"):
+        ContiguousBatchSampler(n, 16, num_replicas=3, rank=3)
+
+
+def test_lazy_reads_in_workers_match_memory(tmp_path):
+    root, images, ids, targets, *_ = _make(tmp_path)
+    subset = np.array([0, 2, 3, 5, 14, 15, 16, 17, 30, 31, 44, 49])  # gaps and shard edges
+    lazy = SpectrogramCache(root, indices=subset, dtype=torch.float16)
+    memory = SpectrogramCache(root, indices=subset, in_memory=True, dtype=torch.float16)
+    assert memory.nbytes == len(subset) * int(np.prod(SHAPE)) * 2
+    sampler = ContiguousBatchSampler(lazy, 5, shuffle=True, seed=2)
+    loader = DataLoader(lazy, batch_sampler=sampler, num_workers=1, collate_fn=collate_batch)
+    seen = []
+    for image, target, batch_ids in loader:
+        items = [list(lazy.ids).index(i) for i in batch_ids]
+        expected = collate_batch(memory.__getitems__(items))
+        assert torch.equal(image, expected[0]) and torch.equal(target, expected[1])
+        np.testing.assert_array_equal(image.numpy(), images[subset[items]])
+        seen += batch_ids
+    assert sorted(seen) == sorted(lazy.ids)
