@@ -1,13 +1,19 @@
 """Constant-Q transform of whitened 3-detector samples: nnAudio ``CQT1992v2`` or ``CQT2010v2``.
 
 Defaults give ``(3, 69, 129)`` images: ``n_bins = ceil(12 * log2(1024 / 20)) = 69`` and centred
-frames give ``4096 / 32 + 1 = 129`` frames. Both algorithms use L1-normalised hann kernels and
+frames give ``4096 / 32 + 1 = 129`` frames. Every algorithm uses L1-normalised hann kernels and
 nnAudio's "librosa" output normalisation (times the square root of each kernel's length), so a
 sinusoid of amplitude ``A`` reads about ``A * sqrt(length) / 2`` in its bin (15 at 40 Hz, 3 at
 950 Hz for ``A = 1``) and whitened noise gives magnitudes of order 1-10 (well inside float16).
 
 * ``1992v2`` convolves the signal once with all 69 kernels zero-padded to the longest (2048
   taps): about 110 M multiply-adds per sample, compute-bound on a CPU, fast on a GPU.
+* ``1992v2-octaves`` (the default) gives the same numbers (tested: equal to float rounding)
+  with one nnAudio ``CQT1992v2`` per octave of bins. nnAudio pads every kernel to a power of
+  two above the longest one it holds, and centres each kernel in its buffer, so an octave's own
+  instance needs 2048, 1024, ... 64 taps instead of 2048 for all: the taps dropped are zeros
+  and frame ``t`` still centres on sample ``t * hop``. That is ~2.9 times fewer multiply-adds
+  (about 2x faster end to end on a CPU); on a GPU it launches six small convolutions per batch.
 * ``2010v2`` computes the top octave with 64-tap kernels and halves the sample rate (256-tap
   anti-alias filter) for each lower octave: about 20 times fewer multiply-adds, but on a CPU
   nnAudio's single-channel 256-tap anti-alias convolution takes ~80 % of its time, so measured
@@ -24,12 +30,13 @@ import math
 import warnings
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from nnAudio.features import CQT1992v2, CQT2010v2
 
 from preprocess.layout import SAMPLE_RATE
 
-ALGORITHMS = ("1992v2", "2010v2")  # nnAudio CQT classes without the "CQT" prefix
+ALGORITHMS = ("1992v2-octaves", "1992v2", "2010v2")  # nnAudio CQT class (no "CQT" prefix)
 
 
 @dataclass(frozen=True)
@@ -47,7 +54,8 @@ class CQTConfig:
     center: bool = True  # pad so frame t is centred on sample t * hop_length
     pad_mode: str = "reflect"  # padding used when center=True
     scaling: str = "magnitude"  # "magnitude" |CQT|, or "log" = log1p(|CQT|) to tame loud signals
-    algorithm: str = "1992v2"  # nnAudio CQT1992v2 (one long convolution) or CQT2010v2 (octaves)
+    algorithm: str = "1992v2-octaves"  # CQT1992v2 per octave (same numbers as one, faster),
+    # "1992v2" (one CQT1992v2, all kernels 2048 taps) or "2010v2" (octaves by downsampling)
 
     @property
     def n_bins(self) -> int:
@@ -67,6 +75,9 @@ class CQTConfig:
             raise ValueError("hop_length and bins_per_octave must be >= 1")
         if self.algorithm == "2010v2":
             self._check_2010v2()
+        if self.algorithm == "1992v2-octaves" and not self.center:
+            raise ValueError("algorithm 1992v2-octaves needs centred frames (center=True): "
+                             "uncentred frames depend on each octave's kernel length")
 
     def _check_2010v2(self) -> None:
         """Settings ``CQT2010v2`` cannot honour (it would ignore or misalign them silently)."""
@@ -79,42 +90,57 @@ class CQTConfig:
 
 
 class CQT(torch.nn.Module):
-    """``(B, C, N)`` time series -> ``(B, C, F, T)`` CQT images, one nnAudio call for all rows."""
+    """``(B, C, N)`` time series -> ``(B, C, F, T)`` CQT images, nnAudio calls over all rows."""
 
     def __init__(self, config: CQTConfig):
         super().__init__()
         self.config = config
         with warnings.catch_warnings():  # nnAudio warns that n_bins is derived from fmax
             warnings.simplefilter("ignore")
-            self.transform = _nnaudio_transform(config)
+            self.transforms = torch.nn.ModuleList(_nnaudio_transforms(config))
+
+    @property
+    def frequencies(self) -> np.ndarray:
+        """Centre frequency (Hz) of each of the F bins, lowest first."""
+        return np.concatenate([t.frequencies for t in self.transforms])
 
     @property
     def n_bins(self) -> int:
         """Frequency bins F that nnAudio chose."""
-        return int(self.transform.frequencies.shape[0])
+        return len(self.frequencies)
 
     def image_shape(self, n_channels: int, n_time: int) -> tuple[int, int, int]:
         """``(C, F, T)`` of the images made from ``(C, n_time)`` samples."""
         frames = (n_time // self.config.hop_length + 1 if self.config.center
-                  else (n_time - self.transform.cqt_kernels_real.shape[-1])
+                  else (n_time - self.transforms[0].cqt_kernels_real.shape[-1])
                   // self.config.hop_length + 1)  # only 1992v2 allows center=False
         return (n_channels, self.n_bins, frames)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         batch, channels, n_time = x.shape
-        images = self.transform(x.reshape(batch * channels, n_time))  # (B*C, F, T)
+        rows = x.reshape(batch * channels, n_time)
+        parts = [transform(rows) for transform in self.transforms]  # each (B*C, F_k, T)
+        images = parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
         if self.config.scaling == "log":
             images = torch.log1p(images)
         return images.reshape(batch, channels, *images.shape[-2:])
 
 
-def _nnaudio_transform(config: CQTConfig) -> torch.nn.Module:
-    """The nnAudio module for ``config.algorithm``, returning magnitudes ``(rows, F, T)``."""
-    common = dict(sr=config.sample_rate, hop_length=config.hop_length, fmin=config.fmin,
+def _nnaudio_transforms(config: CQTConfig) -> list[torch.nn.Module]:
+    """The nnAudio modules for ``config.algorithm``, each returning magnitudes
+    ``(rows, F_k, T)`` for consecutive blocks of bins (one block unless per octave)."""
+    common = dict(sr=config.sample_rate, hop_length=config.hop_length,
                   bins_per_octave=config.bins_per_octave, filter_scale=config.filter_scale,
                   pad_mode=config.pad_mode, output_format="Magnitude", verbose=False)
     if config.algorithm == "2010v2":  # ignores fmax: give it the bin count 1992v2 derives
-        return CQT2010v2(n_bins=config.n_bins, basis_norm=config.norm, earlydownsample=True,
-                         **common)
-    return CQT1992v2(fmax=config.fmax, norm=config.norm, window=config.window,
-                     center=config.center, **common)
+        return [CQT2010v2(fmin=config.fmin, n_bins=config.n_bins, basis_norm=config.norm,
+                          earlydownsample=True, **common)]
+    common.update(norm=config.norm, window=config.window, center=config.center)
+    if config.algorithm == "1992v2":
+        return [CQT1992v2(fmin=config.fmin, fmax=config.fmax, **common)]
+    step = config.bins_per_octave  # 1992v2-octaves: bin k of octave o is bin 12 o + k of all
+    return [
+        CQT1992v2(fmin=config.fmin * 2.0 ** (first / step),
+                  n_bins=min(step, config.n_bins - first), **common)
+        for first in range(0, config.n_bins, step)
+    ]

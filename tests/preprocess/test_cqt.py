@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import math
+
 import librosa
 import numpy as np
 import pytest
 import torch
 from scipy.signal import chirp
 
-from preprocess.cqt import CQT, CQTConfig
+from preprocess.cqt import ALGORITHMS, CQT, CQTConfig
 from preprocess.layout import N_TIME, SAMPLE_RATE, load_sample, read_split, sample_path
 from preprocess.whiten import WhitenConfig, Whitener, estimate_psd
 
@@ -24,7 +26,7 @@ def _librosa(x: np.ndarray, n_bins: int) -> np.ndarray:
                               bins_per_octave=12, norm=1, window="hann", pad_mode="reflect"))
 
 
-@pytest.mark.parametrize("algorithm", ["1992v2", "2010v2"])
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
 def test_default_image_shape(algorithm):
     cqt = CQT(CQTConfig(algorithm=algorithm))
     assert cqt.n_bins == 69
@@ -50,6 +52,27 @@ def test_chirp_agrees_with_librosa():
     assert ridge[-1] - ridge[0] > 30 and np.all(np.diff(ridge) >= -1)
 
 
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"fmin": 25.0, "fmax": 900.0, "bins_per_octave": 16, "hop_length": 16},
+     {"filter_scale": 1.5, "window": "hamming", "norm": 2}],
+)
+def test_octave_kernels_equal_one_long_convolution(options):
+    """Per-octave nnAudio instances drop only zero taps: the same bins and the same numbers."""
+    one = CQT(CQTConfig(algorithm="1992v2", **options))
+    octaves = CQT(CQTConfig(algorithm="1992v2-octaves", **options))
+    assert len(octaves.transforms) == math.ceil(one.n_bins / octaves.config.bins_per_octave)
+    widths = [t.cqt_kernels_real.shape[-1] for t in octaves.transforms]
+    assert widths[0] == one.transforms[0].cqt_kernels_real.shape[-1]
+    assert all(a > b for a, b in zip(widths, widths[1:], strict=False))  # shorter each octave
+    np.testing.assert_allclose(octaves.frequencies, one.frequencies, rtol=1e-12)
+    x = torch.randn(2, 3, N_TIME)
+    with torch.no_grad():
+        expected, got = one(x), octaves(x)
+    assert got.shape == expected.shape == (2, 3, *one.image_shape(3, N_TIME)[1:])
+    torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4 * float(expected.max()))
+
+
 def test_log_scaling_and_config_checks():
     x = torch.randn(1, 3, N_TIME)
     magnitude = CQT(CQTConfig())(x)
@@ -59,6 +82,9 @@ def test_log_scaling_and_config_checks():
         CQTConfig(scaling="db")
     with pytest.raises(ValueError, match="fmin < fmax"):
         CQTConfig(fmin=600, fmax=500)
+    with pytest.raises(ValueError, match="center"):
+        CQTConfig(algorithm="1992v2-octaves", center=False)
+    assert CQT(CQTConfig(algorithm="1992v2", center=False)).image_shape(3, N_TIME)[2] == 65
 
 
 def test_cqt2010v2_agrees_with_librosa_and_1992v2(simulated_data):
