@@ -73,12 +73,12 @@ def main() -> None:
     report = json.loads(Path(summary["report"]).read_text())
     snrs = (8.0, 10.0, 12.0)
     table = rows(report, snrs)
-    names = list(table)
+    names = sorted(table, key=lambda name: name == "matched_filter")  # the model(s) first
     columns = list(table[names[0]])
     elapsed = time.perf_counter() - start
     print(f"\nquality: n_train={args.n_train} n_test={args.n_test} epochs={args.epochs} "
           f"model={model} {kwargs} ({elapsed:.0f} s; steps {summary['steps_s']})")
-    print(f"{'metric':<16}" + "".join(f"{n:>18}" for n in names) + f"{'ratio':>10}")
+    print(f"{'metric':<16}" + "".join(f"{n:>18}" for n in names) + f"{'model/mf':>10}")
     for column in columns:
         values = [table[n][column] for n in names]
         cells = "".join(f"{v:>18.3f}" if v is not None else f"{'-':>18}" for v in values)

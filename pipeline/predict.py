@@ -84,7 +84,8 @@ def predict_probabilities(
         images = images.to(device)  # (B, 3, F, T)
         views = [images, swap_ligo_channels(images)] if tta else [images]
         for row, model in zip(rows, models, strict=True):
-            probs = [torch.sigmoid(model(v).view(-1).float()) for v in views]  # [(B,)]
+            # float64: float32 rounds every logit above ~17 to probability 1.0, losing the order
+            probs = [torch.sigmoid(model(v).view(-1).double()) for v in views]  # [(B,)]
             row.append(torch.stack(probs).mean(0).cpu().numpy())
         ids.extend(batch_ids)
     return ids, np.stack([np.concatenate(r) if r else np.zeros(0) for r in rows])

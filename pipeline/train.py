@@ -93,7 +93,7 @@ class Validation:
     @property
     def probabilities(self) -> np.ndarray:
         """(N,) predicted probability of a signal."""
-        return expit(self.logits)
+        return expit(self.logits.astype(np.float64))  # float32 would round large logits to 1
 
 
 @dataclass

@@ -68,8 +68,8 @@ class BuildOptions:
     device: str = "auto"  # "auto" (cuda when available), "cpu" or "cuda[:n]"
     batch_size: int = 64  # samples per CQT call; one 64-sample HDF5 chunk
     workers: int = 1  # DataLoader processes reading .npy files (light work: one keeps up)
-    threads: int = 1  # torch intra-op threads for whitening + CQT (0: leave torch's setting);
-    # 1 measured fastest on 2 cores, where reader workers and a CQT thread share them
+    threads: int = 0  # torch intra-op threads for whitening + CQT (0: torch's, one per core);
+    # on 2 cores 2 threads beat 1 with the per-octave CQT (bench/cqt_throughput.py)
     shard_size: int = 4096  # samples per shard file (~220 MB of float16 3x69x129 images)
     skip_bad: bool = False  # record bad samples in the manifest and go on, instead of stopping
     rank: int = 0  # this process's rank; builds shards k with k % world_size == rank

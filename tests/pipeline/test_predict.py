@@ -82,6 +82,23 @@ def test_tta_swaps_ligo_channels(tmp_path) -> None:
     assert tta == pytest.approx(np.full_like(tta, 0.5), abs=1e-6)  # sigmoid(a) + sigmoid(-a) = 1
 
 
+class LargeLogits(nn.Module):
+    """Logits of 20 and more, growing with the image mean: confident but still ordered."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return 30.0 + 5.0 * x.float().mean(dim=(1, 2, 3)).unsqueeze(1)  # (B, 1)
+
+
+def test_confident_predictions_keep_their_order(tmp_path) -> None:
+    """float32 sigmoid rounds logits above ~17 to 1.0; predictions must stay distinct."""
+    cache = SpectrogramCache(make_cache(tmp_path / "cache", [f"{i:010x}" for i in range(12)]))
+    _, probs = predict_probabilities([LargeLogits()], DataLoader(cache, batch_size=5),
+                                     progress=False)
+    logits = 30.0 + 5.0 * np.array([cache[i][0].float().mean().item() for i in range(12)])
+    assert len(np.unique(probs[0])) == 12
+    assert np.array_equal(np.argsort(probs[0]), np.argsort(logits))
+
+
 def test_predict_follows_sample_submission_and_ensembles(simulated_data, tmp_path) -> None:
     ids = read_split(simulated_data, "test")["id"].tolist()
     cache = make_cache(tmp_path / "cache", ids[::-1])  # cache order differs from the CSV's
