@@ -6,7 +6,7 @@ Writes a random cache (default image size 3x69x129) into a temporary directory, 
   * loader: images/s of the training DataLoader exactly as ``pipeline.data.build_loaders``
     builds it, in memory (float16 index gathers, no workers) and lazy (HDF5 contiguous runs,
     ``--workers`` processes), from a warm page cache, batches moved to the device;
-  * training: for each model (ResNet18, ResNet34) and stem (ImageNet and our default), images/s
+  * training: for each model (ResNet18, ResNet34) and stem (ImageNet and "small"), images/s
     fed by each loader and by the same batches held on the device (the compute limit); the
     ratio is the data path's efficiency (target >= 0.95);
   * on the CPU: the compute limit with the default memory format, channels_last and
@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from models import DEFAULT_STEM, create_model
+from models import create_model
 from pipeline.augment import AugmentConfig, BatchAugment
 from pipeline.config import TrainConfig
 from pipeline.data import FoldLoaders, build_loaders
@@ -111,7 +111,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--loader-epochs", type=int, default=2, help="timed loader epochs")
     parser.add_argument("--image-shape", type=int, nargs=3, default=(3, 69, 129))
     parser.add_argument("--models", nargs="+", default=["resnet18", "resnet34"])
-    parser.add_argument("--stem", nargs="+", default=["imagenet", DEFAULT_STEM],
+    parser.add_argument("--stem", nargs="+", default=["imagenet", "small"],
                         help="input stems of our ResNets")
     parser.add_argument("--workers", type=int, default=None, help="lazy loader workers")
     parser.add_argument("--device", default="auto")

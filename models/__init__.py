@@ -8,7 +8,7 @@ Example::
     import torch
     from models import create_model, list_models, resnet_name
 
-    model = create_model("resnet18", in_chans=3, num_classes=1, stem="small").eval()
+    model = create_model("resnet18", in_chans=3, num_classes=1).eval()  # ImageNet stem
     logits = model(torch.randn(2, 3, 69, 129))  # (2, 1)
     create_model(resnet_name(34))  # the same as create_model("resnet34")
     create_model("efficientnet_b0", in_chans=1)  # any timm name works too

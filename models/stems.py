@@ -41,8 +41,11 @@ STEMS: dict[str, StemSpec] = {
     "small_t2": StemSpec(kernel=3, stride=(1, 2), max_pool=False),
 }
 
-# Stem used when a builder is not told one. "small" keeps the full spectrogram resolution.
-DEFAULT_STEM = "small"
+# Stem used when a builder is not told one, by measurement (bench/ablation.py, ResNet18,
+# 3,200 training images, 6 epochs, same data and seed): "imagenet" reached a best validation
+# AUC of 0.851 against 0.845 for "small_t2", which costs ~7x more compute per image ("small"
+# ~12x) on a CPU. The finer stems are there for larger data and GPUs.
+DEFAULT_STEM = "imagenet"
 
 
 def make_stem(name: str, in_chans: int, out_chans: int) -> tuple[nn.Conv2d, nn.Module]:

@@ -9,7 +9,7 @@ import argparse
 import logging
 import os
 
-from models import STEMS, list_models, resnet_name
+from models import DEFAULT_STEM, STEMS, list_models, resnet_name
 from pipeline.augment import AugmentConfig
 from pipeline.config import TrainConfig
 from pipeline.train import fit
@@ -27,7 +27,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     which.add_argument("--depth", type=int, choices=DEPTHS,
                        help=f"ResNet depth (default {d.model})")
     which.add_argument("--model", help="any registered model name, e.g. efficientnet_b0")
-    p.add_argument("--stem", choices=sorted(STEMS), help="input stem of our ResNets")
+    p.add_argument("--stem", choices=sorted(STEMS),
+                   help=f"input stem of our ResNets (default {DEFAULT_STEM}, by measurement)")
     p.add_argument("--folds", type=int, default=d.folds, help="stratified K-fold splits")
     p.add_argument("--fold", type=int, default=d.fold, help="validation fold, 0..folds-1")
     p.add_argument("--epochs", type=int, default=d.epochs)
