@@ -93,7 +93,7 @@ def choose_in_memory(nbytes: int, processes: int = 1, fraction: float = MEMORY_F
 def cache_nbytes(cache: str | Path) -> int:
     """Bytes of the whole cache's float16 images (an upper bound for any fold's share)."""
     manifest = read_manifest(cache)
-    return manifest.n_samples * int(np.prod(manifest.image_shape)) * 2
+    return manifest.n_samples * manifest.image_nbytes
 
 
 def check_labelled(cache: SpectrogramCache) -> None:
@@ -143,8 +143,8 @@ def build_loaders(
         )
     val_share = np.array_split(val_idx, world_size)[rank]
     if in_memory is None:
-        image_bytes = int(np.prod(index.manifest.image_shape)) * 2
-        in_memory = choose_in_memory((len(train_idx) + len(val_share)) * image_bytes, world_size)
+        fold_bytes = (len(train_idx) + len(val_share)) * index.manifest.image_nbytes
+        in_memory = choose_in_memory(fold_bytes, world_size)
     half = dict(in_memory=in_memory, dtype=torch.float16)
     train_set = SpectrogramCache(cache, indices=train_idx, **half)
     val_set = SpectrogramCache(cache, indices=val_share, **half)

@@ -91,6 +91,11 @@ class CacheManifest:
     created: str = ""
     format_version: int = CACHE_FORMAT_VERSION
 
+    @property
+    def image_nbytes(self) -> int:
+        """Bytes of one stored (float16) image ``(3, F, T)``."""
+        return int(np.prod(self.image_shape)) * np.dtype(np.float16).itemsize
+
 
 # ---------------------------------------------------------------------------------------------
 # Writing

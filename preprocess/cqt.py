@@ -13,7 +13,8 @@ sinusoid of amplitude ``A`` reads about ``A * sqrt(length) / 2`` in its bin (15 
   two above the longest one it holds, and centres each kernel in its buffer, so an octave's own
   instance needs 2048, 1024, ... 64 taps instead of 2048 for all: the taps dropped are zeros
   and frame ``t`` still centres on sample ``t * hop``. That is ~2.9 times fewer multiply-adds
-  (about 2x faster end to end on a CPU); on a GPU it launches six small convolutions per batch.
+  (measured on a 2-core CPU: the CQT 2x faster, ``build-cqt`` 1.4-1.7x end to end); on a
+  GPU it launches six small convolutions per batch.
 * ``2010v2`` computes the top octave with 64-tap kernels and halves the sample rate (256-tap
   anti-alias filter) for each lower octave: about 20 times fewer multiply-adds, but on a CPU
   nnAudio's single-channel 256-tap anti-alias convolution takes ~80 % of its time, so measured

@@ -44,9 +44,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     cqt = parser.add_argument_group("CQT (nnAudio)")
     cqt.add_argument("--cqt-kernel", choices=ALGORITHMS, default=_CQT.algorithm,
                      help="nnAudio CQT1992v2 per octave (default: the same images as one "
-                     "CQT1992v2, ~2x faster on a CPU), one CQT1992v2 (all kernels as long as "
-                     "the longest), or CQT2010v2 (octaves by downsampling; hop length must be "
-                     "divisible by 2**(octaves - 1))")
+                     "CQT1992v2, its CQT 2x faster on a CPU), one CQT1992v2 (all kernels as "
+                     "long as the longest), or CQT2010v2 (octaves by downsampling; hop length "
+                     "must be divisible by 2**(octaves - 1))")
     cqt.add_argument("--fmin", type=float, default=_CQT.fmin, help="Hz")
     cqt.add_argument("--fmax", type=float, default=_CQT.fmax, help="Hz")
     cqt.add_argument("--bins-per-octave", type=int, default=_CQT.bins_per_octave)
