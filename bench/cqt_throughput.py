@@ -35,8 +35,8 @@ from torch.utils.data import DataLoader
 
 from pipeline.data import FoldLoaders, build_loaders
 from preprocess.build import BuildOptions, build_cache, resolve_device
-from preprocess.cache import SpectrogramCache
 from preprocess.cqt import ALGORITHMS, CQT, CQTConfig
+from preprocess.dataset import SpectrogramCache
 from preprocess.layout import N_TIME, read_split, sample_path
 from preprocess.simulate import SimulationConfig, simulate
 

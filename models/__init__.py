@@ -1,7 +1,8 @@
 """gwspec models: one registry for our ResNets (resnet16 ... resnet152) and every timm model.
 
 Every model maps a batch of spectrogram images (B, in_chans, F, T) to logits (B, num_classes)
-and starts from random weights (pretrained weights are refused).
+and starts from random weights, or from ImageNet's or a local file's with ``pretrained``
+(see ``models.pretrained``).
 
 Example::
 
@@ -12,6 +13,7 @@ Example::
     logits = model(torch.randn(2, 3, 69, 129))  # (2, 1)
     create_model(resnet_name(34))  # the same as create_model("resnet34")
     create_model("efficientnet_b0", in_chans=1)  # any timm name works too
+    create_model("resnet16", pretrained="imagenet")  # resnet18's ImageNet weights where shared
     list_models("resnet*")  # ours first, then timm's
 
 Our ResNets take a ``stem`` option (see ``models.stems.STEMS``; default ``DEFAULT_STEM``);

@@ -1,8 +1,9 @@
 """One model registry: gwspec's own builders first, then every timm model by name.
 
 ``register_model`` files a builder under its function name; ``create_model`` builds a registered
-model or falls back to ``timm.create_model``; ``list_models`` lists both. Our names take
-precedence over timm's (timm also has a ``resnet18``, with a different stem and init).
+model or falls back to ``timm.create_model``, from random or pretrained weights
+(``models.pretrained``); ``list_models`` lists both. Our names take precedence over timm's
+(timm also has a ``resnet18``, with a different stem and init).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from typing import Any
 
 import timm
 from torch import nn
+
+from .pretrained import IMAGENET, initialise, pretrained_source, timm_imagenet
 
 _model_entrypoints: dict[str, Callable[..., nn.Module]] = {}
 
@@ -60,21 +63,26 @@ def check_model_name(name: str) -> str:
     raise UnknownModelError(f"unknown model {name!r}; {hint} (see models.list_models())")
 
 
-def create_model(name: str, in_chans: int = 3, num_classes: int = 1, **kwargs: Any) -> nn.Module:
-    """Build model ``name`` with randomly initialised weights.
+def create_model(
+    name: str, in_chans: int = 3, num_classes: int = 1, pretrained: bool | str = False,
+    **kwargs: Any,
+) -> nn.Module:
+    """Build model ``name``: (B, in_chans, F, T) -> logits (B, num_classes).
 
-    Input (B, in_chans, F, T) -> logits (B, num_classes). Extra ``kwargs`` go to the builder
-    (e.g. ``stem="small"`` for our ResNets, ``drop_rate=0.2`` for timm models). Pretrained
-    weights are refused with ``ValueError``: every model here is trained from scratch.
+    ``pretrained`` is ``False`` (random weights), ``True`` / ``"imagenet"`` or the path of a
+    local state dict; see ``models.pretrained``. Extra ``kwargs`` go to the builder (e.g.
+    ``stem="small"`` for our ResNets, ``drop_rate=0.2`` for timm models).
     """
-    if kwargs.pop("pretrained", False):
-        raise ValueError(
-            f"pretrained weights are not available for {name!r}: models are trained from "
-            "scratch; omit pretrained or pass pretrained=False"
-        )
+    source = pretrained_source(pretrained)
     if name in _model_entrypoints:
-        return _model_entrypoints[name](in_chans=in_chans, num_classes=num_classes, **kwargs)
-    check_model_name(name)
-    return timm.create_model(
-        name, pretrained=False, in_chans=in_chans, num_classes=num_classes, **kwargs
-    )
+        model = _model_entrypoints[name](in_chans=in_chans, num_classes=num_classes, **kwargs)
+    else:
+        check_model_name(name)
+        if source == IMAGENET:
+            return timm_imagenet(name, in_chans, num_classes, **kwargs)
+        model = timm.create_model(
+            name, pretrained=False, in_chans=in_chans, num_classes=num_classes, **kwargs
+        )
+    if source:
+        initialise(model, name, source)
+    return model

@@ -27,6 +27,7 @@ versions            ``preprocess.provenance.library_versions()``
 
 from __future__ import annotations
 
+import io
 import random
 from pathlib import Path
 from typing import Any
@@ -92,8 +93,13 @@ def save_checkpoint(path: str | Path, checkpoint: dict[str, Any]) -> Path:
     if missing:
         raise ValueError(f"{path}: checkpoint lacks {', '.join(missing)}")
     path = Path(path)
-    with atomic_path(path) as tmp:
-        torch.save({"format": CHECKPOINT_FORMAT, **checkpoint}, tmp)
+    # Serialised in memory first: its size is checked against the free space, and a disk that
+    # fills anyway fails a plain write (a DiskFullError), not torch's archive writer.
+    buffer = io.BytesIO()
+    torch.save({"format": CHECKPOINT_FORMAT, **checkpoint}, buffer)
+    data = buffer.getbuffer()
+    with atomic_path(path, len(data)) as tmp, open(tmp, "wb") as handle:
+        handle.write(data)
     return path
 
 
@@ -105,10 +111,9 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     try:
         checkpoint = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as error:  # torch raises many types for a truncated or foreign file
-        lines = [line.strip() for line in str(error).splitlines() if line.strip()] or [""]
-        reason = next((line for line in lines if "Unsupported global" in line), lines[0])
-        raise ValueError(f"{path}: not a readable checkpoint ({type(error).__name__}: "
-                         f"{reason})") from error
+        # torch's own text is advice for code that calls torch.load, not for this command's user
+        raise ValueError(f"{path}: not a gwspec checkpoint, or a damaged one (give best.pt or "
+                         "last.pt from a pipeline train run directory)") from error
     if not isinstance(checkpoint, dict) or checkpoint.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"{path}: not a gwspec training checkpoint (format {CHECKPOINT_FORMAT})")
     missing = [k for k in REQUIRED_KEYS if k not in checkpoint]

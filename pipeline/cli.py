@@ -11,9 +11,10 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from pipeline.commands import baseline, demo, evaluate, predict, train
+from pipeline.commands import baseline, demo, evaluate, family, predict, train
+from preprocess.errors import run_command
 
-COMMANDS = (train, predict, evaluate, baseline, demo)
+COMMANDS = (train, family, predict, evaluate, baseline, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,11 +30,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: run one subcommand; expected failures end with one clear line, exit 2."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
-    try:
-        return int(args.func(args) or 0)
-    except (ValueError, FileExistsError, FileNotFoundError, KeyError) as error:
-        print(f"pipeline {args.command}: error: {error}", file=sys.stderr)
-        return 2
+    return run_command("pipeline", args)
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ class TrainConfig:
     cache: str = ""  # directory of a labelled spectrogram cache (preprocess build-cqt)
     model: str = "resnet34"  # any models.list_models() name
     model_kwargs: dict[str, Any] = field(default_factory=dict)  # e.g. {"stem": "small"}
+    pretrained: str = ""  # "" random init | "imagenet" | path of a state dict (models.pretrained)
     folds: int = 5  # stratified K-fold split of the cache
     fold: int = 0  # which fold is the validation set, 0 <= fold < folds
     epochs: int = 10  # upper bound; early stopping may end sooner

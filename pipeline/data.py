@@ -12,12 +12,9 @@ import torch
 from sklearn.model_selection import StratifiedKFold
 from torch.utils.data import BatchSampler, DataLoader, DistributedSampler, SequentialSampler
 
-from preprocess.cache import (
-    ContiguousBatchSampler,
-    SpectrogramCache,
-    collate_batch,
-    read_manifest,
-)
+from preprocess.cache import read_manifest
+from preprocess.dataset import SpectrogramCache, collate_batch
+from preprocess.samplers import ContiguousBatchSampler
 
 logger = logging.getLogger(__name__)
 

@@ -26,6 +26,7 @@ from pipeline.template_bank import BankConfig
 from pipeline.train import fit
 from preprocess.build import BuildOptions, build_cache
 from preprocess.layout import read_labels
+from preprocess.outputs import claim_dir
 from preprocess.provenance import library_versions, write_json_atomic
 from preprocess.simulate import SimulationConfig, simulate
 
@@ -139,6 +140,7 @@ def summarise_table(summary: dict[str, Any]) -> str:
 def run_chain(config: ChainConfig) -> dict[str, Any]:
     """Run every step and return the summary (also written to ``out/summary.json``)."""
     check_model_name(config.model)  # fail before an hour of work, not after
+    claim_dir(config.root, "demo")
     steps: dict[str, float] = {}
     start = time.perf_counter()
     data = _simulate(config)

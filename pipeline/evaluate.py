@@ -20,6 +20,12 @@ Definitions (all per method):
   its centre is given (an upper bound); null if never reached.
 - Efficiency at SNR 8 / 12: the same piecewise-linear curve evaluated there; null outside the
   range of non-empty bin centres.
+- Noise conditions (when ``injections.csv`` records them): ``clean`` / ``glitch`` samples
+  (``n_glitches`` 0 or more) and ``quiet`` / ``loud`` samples (geometric mean of
+  ``psd_scale_<det>`` below 1, or not). One threshold serves every condition: the one at
+  ``fpr`` (or the smallest claimable FPR) on clean noise, or on all noise without glitch
+  columns. Per condition: the false-positive rate of its noise samples at that threshold
+  (with a Wilson interval) and the efficiency curve of its signal samples.
 """
 
 from __future__ import annotations
@@ -37,6 +43,8 @@ from scipy.stats import binomtest
 from sklearn.metrics import roc_auc_score, roc_curve
 
 from pipeline.plots import plot_efficiency, plot_roc
+from preprocess.layout import read_csv
+from preprocess.outputs import claim_dir
 from preprocess.provenance import library_versions, write_json_atomic
 
 log = logging.getLogger(__name__)
@@ -69,14 +77,19 @@ class EvaluateConfig:
 
 
 def read_predictions(path: str | Path) -> pd.DataFrame:
-    """A submission-format CSV (``id,target``), checked for columns; ``target`` is the score."""
+    """A submission-format CSV (``id,target``), checked for columns; ``target`` is the score.
+
+    When the file has a ``logit`` column (``pipeline predict`` writes one), that is the score:
+    it keeps the order of predictions whose probabilities round to 1.0.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: predictions file missing")
-    frame = pd.read_csv(path, dtype={"id": str})
+    frame = read_csv(path, dtype={"id": str})
     if {"id", "target"} - set(frame.columns):
         raise ValueError(f"{path}: expected columns id,target, found {list(frame.columns)}")
-    return frame[["id", "target"]]
+    score = "logit" if "logit" in frame.columns else "target"
+    return pd.DataFrame({"id": frame["id"], "target": frame[score]})
 
 
 def align_scores(name: str, predictions: pd.DataFrame, ids: pd.Series) -> np.ndarray:
@@ -232,6 +245,67 @@ def signal_snr(labels: pd.DataFrame, injections: pd.DataFrame, source: str) -> n
     return snr
 
 
+def noise_conditions(
+    labels: pd.DataFrame, injections: pd.DataFrame, source: str
+) -> dict[str, np.ndarray]:
+    """Masks ``(N,)`` in label order of each recorded noise condition (module docstring)."""
+    by_id = injections.assign(id=injections["id"].astype(str)).drop_duplicates("id").set_index("id")
+    by_id = by_id.reindex(labels["id"].astype(str).to_numpy())
+    masks: dict[str, np.ndarray] = {}
+    if "n_glitches" in by_id.columns:
+        count = by_id["n_glitches"].to_numpy(dtype=float)
+        if not np.isfinite(count).all():
+            raise ValueError(f"{source}: n_glitches missing for "
+                             f"{int((~np.isfinite(count)).sum())} labelled sample(s)")
+        masks |= {"clean": count == 0, "glitch": count > 0}
+    scale_columns = [c for c in by_id.columns if c.startswith("psd_scale_")]
+    if scale_columns:
+        level = np.log(by_id[scale_columns].to_numpy(dtype=float)).mean(axis=1)
+        if not np.isfinite(level).all():
+            raise ValueError(f"{source}: psd_scale columns missing for some labelled samples")
+        masks |= {"quiet": level < 0, "loud": level >= 0}
+    return masks
+
+
+def condition_report(
+    scores: np.ndarray, targets: np.ndarray, snr: np.ndarray,
+    masks: Mapping[str, np.ndarray], config: EvaluateConfig,
+) -> dict[str, Any]:
+    """FPR of each condition's noise and efficiency of its signals at the clean-noise threshold."""
+    reference = masks.get("clean", np.ones(len(targets), dtype=bool))
+    report: dict[str, Any] = {"threshold_noise": "clean" if "clean" in masks else "all",
+                              "conditions": {}}
+    for name, mask in masks.items():
+        subset = (reference & (targets == 0)) | (mask & (targets == 1))
+        eff = efficiency_report(scores[subset], targets[subset], snr[subset], config)
+        noise = scores[mask & (targets == 0)]
+        entry: dict[str, Any] = {"n_noise": int(len(noise)),
+                                 "n_signal": int((mask & (targets == 1)).sum()),
+                                 "false_alarms": None, "fpr": None, "fpr_ci": None}
+        if eff["fpr"] is not None and len(noise):
+            alarms = int((noise > eff["threshold"]).sum())
+            ci = binomtest(alarms, len(noise)).proportion_ci(config.confidence, method="wilson")
+            entry |= {"false_alarms": alarms, "fpr": alarms / len(noise),
+                      "fpr_ci": [float(ci.low), float(ci.high)]}
+        report |= {k: eff[k] for k in ("fpr_requested", "fpr", "threshold") if k in eff}
+        report["conditions"][name] = entry | {"efficiency": eff}
+    return report
+
+
+def condition_table(report: Mapping[str, Any]) -> pd.DataFrame:
+    """One row per method and noise condition: noise FPR and the efficiency summary."""
+    rows = []
+    for method, entry in report["methods"].items():
+        conditions = entry.get("noise_conditions", {}).get("conditions", {})
+        for name, c in conditions.items():
+            eff = c["efficiency"]
+            rows.append({"method": method, "condition": name, "n_noise": c["n_noise"],
+                         "fpr": c["fpr"], "n_signal": c["n_signal"],
+                         **{f"snr@{k}": v for k, v in eff.get("snr_at_efficiency", {}).items()},
+                         **{f"eff@snr{k}": v for k, v in eff.get("efficiency_at_snr", {}).items()}})
+    return pd.DataFrame(rows)
+
+
 def evaluate(
     predictions: Mapping[str, pd.DataFrame],
     labels: pd.DataFrame,
@@ -252,10 +326,11 @@ def evaluate(
     targets = labels["target"].to_numpy(dtype=np.int64)
     if len(np.unique(targets)) < 2:
         raise ValueError("labels hold a single class; ROC AUC is undefined")
-    snr = None
+    snr, masks = None, {}
     if injections is not None:
-        snr = signal_snr(labels.reset_index(drop=True), injections,
-                         inputs.get("injections", "injections"))
+        source = inputs.get("injections", "injections")
+        snr = signal_snr(labels.reset_index(drop=True), injections, source)
+        masks = noise_conditions(labels.reset_index(drop=True), injections, source)
     methods = {}
     for name, frame in predictions.items():
         scores = align_scores(sources.get(name, name), frame, ids)
@@ -268,6 +343,8 @@ def evaluate(
         }
         if snr is not None:
             method["efficiency"] = efficiency_report(scores, targets, snr, config)
+        if masks:
+            method["noise_conditions"] = condition_report(scores, targets, snr, masks, config)
         methods[name] = method
         log.info("%s: ROC AUC %.4f", name, method["auc"])
     return {
@@ -283,8 +360,7 @@ def evaluate(
 
 def write_report(report: Mapping[str, Any], out_dir: str | Path) -> Path:
     """Write ``report.json``, ``roc.png`` and (with injections) ``efficiency.png``."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = claim_dir(out_dir, "report")
     write_json_atomic(out_dir / "report.json", report)
     plot_roc(report, out_dir / "roc.png")
     if any("efficiency" in m for m in report["methods"].values()):

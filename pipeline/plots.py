@@ -1,4 +1,5 @@
-"""Figures of an evaluation report: ROC curves and efficiency curves, every method on one axes.
+"""Figures: ROC and efficiency curves of an evaluation report (every method on one axes), and
+the AUC of a model family against depth and against cost.
 
 Built on ``matplotlib.figure.Figure`` directly (no pyplot), so no display or backend is needed.
 """
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from matplotlib.figure import Figure
 
 from preprocess.provenance import atomic_path
@@ -56,4 +58,46 @@ def plot_efficiency(report: Mapping[str, Any], path: str | Path) -> None:
            title="Efficiency at fixed false-positive rate")
     ax.grid(True, alpha=0.3)
     ax.legend(loc="lower right", fontsize="small")
+    _save(fig, Path(path))
+
+
+def _auc_column(table: pd.DataFrame) -> str:
+    """The test AUC when the table has it, else the out-of-fold AUC."""
+    return "test_auc" if table["test_auc"].notna().any() else "oof_auc"
+
+
+def plot_auc_vs_depth(table: pd.DataFrame, path: str | Path) -> None:
+    """AUC of the ResNet members against depth; ensembles as horizontal lines."""
+    column = _auc_column(table)
+    fig = Figure(figsize=(6, 4.5))
+    ax = fig.add_subplot()
+    members = table[table["depth"].notna()].sort_values("depth")
+    ax.plot(members["depth"], members[column], marker="o", label="ResNet members")
+    for _, row in table[table["kind"] == "ensemble"].iterrows():
+        ax.axhline(row[column], linestyle="--", linewidth=1, color="0.5")
+        ax.annotate(row["name"], (ax.get_xlim()[0], row[column]), fontsize="x-small",
+                    va="bottom")
+    ax.set(xlabel="ResNet depth (weighted layers)", ylabel=column.replace("_", " "),
+           title="AUC against depth")
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="best", fontsize="small")
+    _save(fig, Path(path))
+
+
+def plot_auc_vs_cost(table: pd.DataFrame, path: str | Path) -> None:
+    """AUC of every member and ensemble against multiply-adds per image (log axis)."""
+    column = _auc_column(table)
+    fig = Figure(figsize=(6, 4.5))
+    ax = fig.add_subplot()
+    for kind, marker in (("member", "o"), ("ensemble", "s")):
+        rows = table[table["kind"] == kind]
+        ax.scatter(rows["macs"].astype(float), rows[column].astype(float), marker=marker,
+                   label=f"{kind}s")
+        for _, row in rows.iterrows():
+            ax.annotate(row["name"], (row["macs"], row[column]), fontsize="x-small",
+                        xytext=(3, 3), textcoords="offset points")
+    ax.set(xscale="log", xlabel="multiply-adds per image", ylabel=column.replace("_", " "),
+           title="AUC against cost")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(loc="best", fontsize="small")
     _save(fig, Path(path))

@@ -13,21 +13,25 @@ unchanged by it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
+from scipy.special import expit, logit, logsumexp
 from scipy.stats import rankdata
 from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from pipeline.checkpoint import check_cache_compatible, load_model_from_checkpoint
-from preprocess.cache import SpectrogramCache, read_manifest
-from preprocess.layout import read_split
+from preprocess.cache import CacheManifest, read_manifest
+from preprocess.dataset import SpectrogramCache
+from preprocess.layout import label_file, read_split
+from preprocess.outputs import PRODUCER, claim_file
 from preprocess.provenance import atomic_path, library_versions, write_json_atomic
 
 log = logging.getLogger(__name__)
@@ -72,23 +76,45 @@ def swap_ligo_channels(images: torch.Tensor) -> torch.Tensor:
     return images[:, order]
 
 
+def mean_probability_logit(logits: np.ndarray, axis: int = 0) -> np.ndarray:
+    """The logit of the mean of ``sigmoid(logits)`` along ``axis``, computed in log space.
+
+    Equal to ``logit(mean(p))`` but exact where float64 probabilities round to 1.0 (logits above
+    ~37), so the most confident predictions keep their order.
+    """
+    logits = np.asarray(logits, dtype=np.float64)
+    log_n = math.log(logits.shape[axis])
+    log_p = logsumexp(-np.logaddexp(0.0, -logits), axis=axis) - log_n  # log mean(p)
+    log_q = logsumexp(-np.logaddexp(0.0, logits), axis=axis) - log_n  # log mean(1 - p)
+    return log_p - log_q
+
+
 @torch.inference_mode()
-def predict_probabilities(
+def predict_logits(
     models: Sequence[nn.Module], loader: DataLoader, device: str | torch.device = "cpu",
     tta: bool = False, progress: bool = True,
 ) -> tuple[list[str], np.ndarray]:
-    """Ids in loader order and probabilities ``(M, N)``, one row per model."""
+    """Ids in loader order and logits ``(M, N)``, one row per model (with ``tta``: the logit of
+    the probability averaged over the views)."""
     ids: list[str] = []
     rows: list[list[np.ndarray]] = [[] for _ in models]
     for images, _, batch_ids in tqdm(loader, desc="predict", disable=not progress):
         images = images.to(device)  # (B, 3, F, T)
         views = [images, swap_ligo_channels(images)] if tta else [images]
         for row, model in zip(rows, models, strict=True):
-            # float64: float32 rounds every logit above ~17 to probability 1.0, losing the order
-            probs = [torch.sigmoid(model(v).view(-1).double()) for v in views]  # [(B,)]
-            row.append(torch.stack(probs).mean(0).cpu().numpy())
+            logits = torch.stack([model(v).view(-1).double() for v in views])  # (V, B)
+            row.append(mean_probability_logit(logits.cpu().numpy(), axis=0))
         ids.extend(batch_ids)
     return ids, np.stack([np.concatenate(r) if r else np.zeros(0) for r in rows])
+
+
+def predict_probabilities(
+    models: Sequence[nn.Module], loader: DataLoader, device: str | torch.device = "cpu",
+    tta: bool = False, progress: bool = True,
+) -> tuple[list[str], np.ndarray]:
+    """Ids in loader order and probabilities ``(M, N)`` in float64, one row per model."""
+    ids, logits = predict_logits(models, loader, device, tta, progress)
+    return ids, expit(logits)
 
 
 def resolve_cache(cache: str | Path, split: str) -> Path:
@@ -103,28 +129,67 @@ def resolve_cache(cache: str | Path, split: str) -> Path:
     return cache
 
 
-def align(ids: Sequence[str], probs: np.ndarray, order: pd.Series, source: str) -> np.ndarray:
-    """Probabilities ``(N,)`` re-ordered to ``order``; refuses ids missing on either side."""
-    by_id = pd.Series(probs, index=pd.Index(ids, dtype=str))
-    missing = ~order.isin(by_id.index)
-    if missing.any():
-        raise ValueError(f"{source}: {int(missing.sum())} id(s) not in the cache, first "
-                         f"{order[missing].iloc[0]!r}")
-    extra = ~by_id.index.isin(order)
+def align(ids: Sequence[str], frame: pd.DataFrame, order: pd.Series, source: str,
+          rejected: Mapping[str, str] | None = None, fill: float | None = None) -> pd.DataFrame:
+    """The rows of ``frame`` (one per id of ``ids``) re-ordered to ``order``, with an ``id``
+    column first.
+
+    Refuses cached ids that ``order`` lacks. Ids of ``order`` with no prediction (samples that
+    ``build-cqt --skip-bad`` rejected: ``rejected`` gives the reasons) are refused too, unless
+    ``fill`` is given: they then get probability ``fill``.
+    """
+    frame = frame.set_index(pd.Index(ids, dtype=str))
+    extra = ~frame.index.isin(order)
     if extra.any():
         raise ValueError(f"{source}: lacks {int(extra.sum())} cached id(s), first "
-                         f"{by_id.index[extra][0]!r}")
-    return by_id.loc[order.to_numpy()].to_numpy()
+                         f"{frame.index[extra][0]!r}")
+    missing = order[~order.isin(frame.index)]
+    if len(missing) and fill is None:
+        first = missing.iloc[0]
+        reason = (rejected or {}).get(first, "not in the cache")
+        raise ValueError(
+            f"{source}: {len(missing)} id(s) have no prediction, first {first!r} ({reason}); "
+            "fix those samples and rebuild the cache, or pass --fill-missing P to give them "
+            "probability P"
+        )
+    if len(missing):
+        log.warning("%s: %d id(s) rejected by build-cqt get probability %g, first %r", source,
+                    len(missing), fill, missing.iloc[0])
+        filler = {"target": fill, **({"logit": logit(fill)} if "logit" in frame else {})}
+        frame = pd.concat([frame, pd.DataFrame(filler, index=pd.Index(missing, dtype=str))])
+    return frame.loc[order.to_numpy()].rename_axis("id").reset_index()
+
+
+def _expected_ids(manifest: CacheManifest, split: str, data: str | Path | None) -> pd.Series:
+    """The ids a prediction of ``split`` must cover, from ``data`` or the data the cache was
+    built from; empty (the cache's own ids) when that data is gone and nothing was rejected."""
+    recorded = manifest.info.get("data")
+    if data is not None:
+        return read_split(data, split)["id"]
+    if recorded and label_file(recorded, split).is_file():
+        return read_split(recorded, split)["id"]
+    rejected = {i: r for i, r in manifest.rejected.items() if not r.startswith("id missing")}
+    if rejected:
+        first = next(iter(rejected))
+        raise ValueError(
+            f"{manifest.root}: build-cqt rejected {len(rejected)} sample(s) (first {first!r}: "
+            f"{rejected[first]}) and the data it was built from ({recorded}) is gone; pass "
+            "--data with the data directory so the submission lists every id"
+        )
+    return pd.Series([], dtype=str)
 
 
 def predict(
     cache: str | Path, split: str, checkpoints: Sequence[str | Path],
     config: PredictConfig | None = None, data: str | Path | None = None, progress: bool = True,
+    fill: float | None = None,
 ) -> pd.DataFrame:
-    """Ensembled probabilities as an ``id,target`` frame.
+    """Ensembled probabilities as an ``id,target[,logit]`` frame, every id of the split's CSV.
 
-    Rows follow the cache (the split CSV's order), or ``data``'s split CSV (the sample
-    submission for test) when given, whose ids must equal the cache's.
+    Rows follow the split's CSV (the sample submission for test) of ``data``, or of the data
+    the cache was built from. ``logit`` (mean ensemble) is the logit of ``target``, exact where
+    ``target`` rounds to 1.0: rank by it. Ids the cache lacks are refused unless ``fill`` gives
+    their probability (see ``align``).
     """
     config = config or PredictConfig()
     if not checkpoints:
@@ -142,13 +207,21 @@ def predict(
         models.append(model)
     loader = DataLoader(dataset, batch_size=config.batch_size, shuffle=False,
                         num_workers=config.num_workers)
-    ids, probs = predict_probabilities(models, loader, config.device, config.tta, progress)
-    combined = ensemble(list(probs), config.ensemble)
-    if data is None:
-        return pd.DataFrame({"id": ids, "target": combined})
-    order = read_split(data, split)["id"]
-    source = f"{data} ({split} ids)"
-    return pd.DataFrame({"id": order.to_numpy(), "target": align(ids, combined, order, source)})
+    ids, logits = predict_logits(models, loader, config.device, config.tta, progress)
+    bad = ~np.isfinite(logits).all(axis=1)
+    if bad.any():
+        raise ValueError(f"{checkpoints[int(np.argmax(bad))]}: the model predicts NaN or "
+                         "infinite scores; its weights are damaged or training diverged")
+    if config.ensemble == "mean":
+        score = mean_probability_logit(logits, axis=0)  # (N,) exact order at any confidence
+        frame = pd.DataFrame({"target": expit(score), "logit": score})
+    else:
+        frame = pd.DataFrame({"target": ensemble(list(logits), config.ensemble)})
+    order = _expected_ids(dataset.manifest, split, data)
+    if not len(order):  # the built-from data is gone and the cache lacks nothing
+        return frame.assign(id=ids)[["id", *frame.columns]]
+    source = f"{data or dataset.manifest.info.get('data')} ({split} ids)"
+    return align(ids, frame, order, source, dataset.manifest.rejected, fill)
 
 
 def write_predictions(
@@ -156,10 +229,11 @@ def write_predictions(
     checkpoints: Sequence[str | Path], cache: str | Path,
 ) -> Path:
     """Write the submission CSV atomically and its provenance as ``out`` with ``.json``."""
-    out = Path(out)
-    with atomic_path(out) as tmp:
-        frame.to_csv(tmp, index=False)
+    out = claim_file(out, "predictions")
+    with atomic_path(out, 64 * (len(frame) + 1)) as tmp:
+        frame.to_csv(tmp, index=False, float_format="%.17g")
     write_json_atomic(out.with_suffix(".json"), {
+        "producer": PRODUCER,
         "cache": str(cache),
         "checkpoints": [str(c) for c in checkpoints],
         "config": asdict(config),

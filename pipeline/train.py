@@ -43,6 +43,7 @@ from pipeline.distributed import (
 )
 from pipeline.metrics_log import MetricsLog
 from preprocess.cache import CacheManifest, read_manifest
+from preprocess.outputs import claim_dir
 from preprocess.provenance import atomic_path, library_versions, write_json_atomic
 
 logger = logging.getLogger(__name__)
@@ -226,7 +227,7 @@ def seed_everything(seed: int) -> None:
 
 def _run_dir(config: TrainConfig) -> Path:
     """The run directory; refuse to overwrite a run, or to resume one that does not exist."""
-    run_dir = Path(config.out)
+    run_dir = claim_dir(config.out, "run")
     last = run_dir / "last.pt"
     if config.resume and not last.is_file():
         raise FileNotFoundError(f"{last}: nothing to resume (no last.pt in {run_dir})")
@@ -274,11 +275,11 @@ def _write_config(run_dir: Path, config: TrainConfig, manifest: CacheManifest,
 
 
 def _write_oof(path: Path, validation: Validation) -> None:
-    """Out-of-fold predictions id,target,prediction (validation fold, cache order)."""
+    """Out-of-fold predictions id,target,prediction,logit (validation fold, cache order)."""
     frame = pd.DataFrame({"id": validation.ids, "target": validation.targets.astype(int),
-                          "prediction": validation.probabilities})
+                          "prediction": validation.probabilities, "logit": validation.logits})
     with atomic_path(path) as tmp:
-        frame.to_csv(tmp, index=False)
+        frame.to_csv(tmp, index=False, float_format="%.17g")
 
 
 @dataclass
@@ -333,7 +334,7 @@ class _Run:
         run_dir = _run_dir(config)
         seed_everything(config.seed)
         model = create_model(config.model, in_chans=manifest.image_shape[0], num_classes=1,
-                             **config.model_kwargs)
+                             pretrained=config.pretrained, **config.model_kwargs)
         device = context.device
         amp_dtype = getattr(torch, config.amp_dtype) if config.amp else None
         precision = Precision(device, amp_dtype, bool(config.channels_last))

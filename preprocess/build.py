@@ -35,9 +35,12 @@ from preprocess.cache import (
     PSD_NAME,
     CacheManifest,
     ShardRecord,
+    load_psd,
     read_manifest,
     read_shard_attrs,
+    save_psd,
     shard_name,
+    verify_shard,
     write_manifest,
     write_shard,
 )
@@ -51,7 +54,9 @@ from preprocess.layout import (
     read_split,
     sample_path,
 )
-from preprocess.provenance import atomic_path, config_hash, library_versions, write_json_atomic
+from preprocess.normalize import NormalizeConfig, normalizers
+from preprocess.outputs import claim_dir
+from preprocess.provenance import config_hash, library_versions, write_json_atomic
 from preprocess.whiten import WhitenConfig, Whitener, estimate_psd
 
 logger = logging.getLogger(__name__)
@@ -100,7 +105,8 @@ class _SampleFiles(Dataset):
     def __getitem__(self, row: int) -> tuple[int, torch.Tensor, str]:
         sample_id = self.ids[row]
         try:
-            array = load_sample(sample_path(self.root, self.split, sample_id), sample_id)
+            array = load_sample(sample_path(self.root, self.split, sample_id), sample_id,
+                                scale=self.raw_scale)
         except BadSampleError as error:
             return row, torch.zeros(len(DETECTORS), N_TIME), error.reason
         return row, torch.from_numpy((array / self.raw_scale).astype(np.float32)), ""
@@ -190,10 +196,9 @@ def _resolve_psd(
         return _psd_from_cache(psd_from)
     previous = out / BUILD_FILE
     if previous.is_file() and (out / PSD_NAME).is_file():  # resuming: reuse the stored estimate
-        stored = json.loads(previous.read_text())
-        source = stored["info"].get("psd_source", "")
-        if stored["config"]["whiten"] == asdict(whiten) and str(data.resolve()) in source:
-            return np.load(out / PSD_NAME), source
+        stored = json.loads(previous.read_text())  # (its hash is in the config: shards agree)
+        if stored["config"]["whiten"] == asdict(whiten):
+            return load_psd(out / PSD_NAME), stored["info"].get("psd_source", "")
     return _noise_psd(data, whiten, options)
 
 
@@ -220,19 +225,23 @@ def _check_float16(images: torch.Tensor, where: str) -> None:
 
 
 class _ShardComputer:
-    """Whitening + CQT on the device for batches of raw samples."""
+    """Whitening + CQT (+ per-sample normalisation) on the device for batches of raw samples."""
 
     def __init__(self, psd: np.ndarray | None, whiten: WhitenConfig, cqt: CQTConfig,
-                 device: torch.device):
+                 device: torch.device, normalize: NormalizeConfig = NormalizeConfig()):
         self.device = device
-        self.whitener = Whitener(psd, whiten).to(device)
-        self.cqt = CQT(cqt).to(device)
+        self.cqt = CQT(cqt)
+        level, rows = normalizers(normalize, whiten, self.cqt)  # made on the CPU
+        self.cqt = self.cqt.to(device)
+        self.whitener = Whitener(psd, whiten, level).to(device)  # sample-psd divides spectra
+        self.rows = rows.to(device)  # row-median divides |CQT| rows
         self.image_shape = self.cqt.image_shape(len(DETECTORS), whiten.n_time)
 
     @torch.inference_mode()
     def __call__(self, samples: torch.Tensor, where: str) -> np.ndarray:
         """``(B, 3, N)`` float32 -> float16 images ``(B, 3, F, T)``."""
-        images = self.cqt(self.whitener(samples.to(self.device, non_blocking=True)))
+        white = self.whitener(samples.to(self.device, non_blocking=True))
+        images = self.cqt.scale(self.rows(self.cqt.magnitudes(white)))
         _check_float16(images, where)
         return images.half().cpu().numpy()
 
@@ -245,11 +254,14 @@ def build_cache(
     whiten: WhitenConfig = WhitenConfig(),
     options: BuildOptions = BuildOptions(),
     psd_from: str | Path | None = None,
+    normalize: NormalizeConfig = NormalizeConfig(),
 ) -> BuildReport:
     """Build (or resume) the CQT cache of one split of a G2Net-layout directory.
 
-    Raises ``LayoutError`` for a bad CSV, ``BadSampleError`` for a bad sample (unless
-    ``options.skip_bad``), ``ValueError`` when ``out`` holds a cache built with other settings.
+    ``normalize`` is the per-sample normalisation (``preprocess.normalize``); it enters the
+    cache config unless it is ``none``. Raises ``LayoutError`` for a bad CSV,
+    ``BadSampleError`` for a bad sample (unless ``options.skip_bad``), ``ValueError`` when
+    ``out`` holds a cache built with other settings.
     """
     data, out = Path(data), Path(out)
     if not 0 <= options.rank < options.world_size:
@@ -259,6 +271,7 @@ def build_cache(
     if options.threads < 0 or options.workers < 0:
         raise ValueError("threads and workers must be >= 0")
     frame = read_split(data, split)
+    claim_dir(out, "cache")
     ids = frame["id"].tolist()
     unlabelled = unlabelled_files(data, split, set(ids))
     if unlabelled and not options.skip_bad:
@@ -274,20 +287,20 @@ def build_cache(
         "whiten": asdict(whiten),
         "psd_sha256": hashlib.sha256(psd.tobytes()).hexdigest()[:16] if psd is not None else None,
     }
+    if normalize.record() is not None:  # absent means none: older caches keep their hash
+        config["normalize"] = normalize.record()
     info = {"split": split, "data": str(data.resolve()), "shard_size": options.shard_size,
             "n_rows": len(ids), "psd_source": psd_source}
     _start(out, config, info, psd)
 
     report = BuildReport()
     device = resolve_device(options.device)
-    computer = _ShardComputer(psd, whiten, cqt, device)
+    computer = _ShardComputer(psd, whiten, cqt, device, normalize)
     n_shards = max(1, math.ceil(len(ids) / options.shard_size))
     mine = [k for k in range(n_shards) if k % options.world_size == options.rank]
     todo = []
     for k in mine:
-        if (out / shard_name(k)).is_file():
-            _check_same(out / shard_name(k), "this shard",
-                        read_shard_attrs(out / shard_name(k))["config"], config)
+        if (out / shard_name(k)).is_file() and _intact(out / shard_name(k), config):
             report.skipped.append(k)
         else:
             todo.append(k)
@@ -304,6 +317,17 @@ def build_cache(
     return report
 
 
+def _intact(path: Path, config: dict) -> bool:
+    """Whether a complete shard of this cache's settings reads back whole; a damaged one (a
+    checksum mismatch) is deleted, to be built again (``ValueError`` for other settings)."""
+    _check_same(path, "this shard", read_shard_attrs(path)["config"], config)
+    problems = verify_shard(path)
+    if problems:
+        logger.warning("%s: damaged, building it again: %s", path, problems[0])
+        path.unlink()
+    return not problems
+
+
 @contextmanager
 def _torch_threads(threads: int) -> Iterator[None]:
     """Run with ``threads`` torch intra-op threads (0: unchanged), then restore the setting."""
@@ -316,22 +340,29 @@ def _torch_threads(threads: int) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
+IDENTITY_INFO = ("split", "n_rows", "shard_size")  # info that decides which rows each shard holds
+
+
+def _identity(config: Mapping[str, Any], info: Mapping[str, Any]) -> dict[str, Any]:
+    """What makes a cache's bytes: the image config and the shard layout, not where data lived."""
+    return {"config": dict(config), "layout": {k: info.get(k) for k in IDENTITY_INFO}}
+
+
 def _start(out: Path, config: dict, info: dict, psd: np.ndarray | None) -> None:
     """Refuse a cache of other settings; else record the requested settings and PSD."""
-    requested = {"config": config, "info": info}
+    requested = _identity(config, info)
     if (out / BUILD_FILE).is_file():
-        _check_same(out, "this cache", json.loads((out / BUILD_FILE).read_text()), requested)
+        stored = json.loads((out / BUILD_FILE).read_text())
+        _check_same(out, "this cache", _identity(stored["config"], stored["info"]), requested)
     elif (out / MANIFEST_NAME).is_file():
         manifest = read_manifest(out)
-        _check_same(out, "this cache", {"config": manifest.config, "info": manifest.info},
-                    requested)
+        _check_same(out, "this cache", _identity(manifest.config, manifest.info), requested)
     else:
-        if out.exists() and any(p.suffix == ".h5" for p in out.iterdir()):
+        if any(p.suffix == ".h5" for p in out.iterdir()):
             raise ValueError(f"{out}: holds shards but no {BUILD_FILE}; use an empty --out")
-        write_json_atomic(out / BUILD_FILE, requested)
+        write_json_atomic(out / BUILD_FILE, {"config": config, "info": info})
         if psd is not None:
-            with atomic_path(out / PSD_NAME) as tmp, open(tmp, "wb") as handle:
-                np.save(handle, psd)
+            save_psd(out / PSD_NAME, psd)
 
 
 def _build_shards(data: Path, split: str, ids: list[str], targets: np.ndarray, out: Path,

@@ -1,6 +1,7 @@
-"""The on-disk spectrogram cache: shard writer, manifest, and the torch ``Dataset`` that reads it.
+"""The on-disk spectrogram cache format: shard and manifest writers, their readers, and checks.
 
-One module owns the format so that one round-trip test keeps writer and reader honest.
+One module owns the format so that one round-trip test keeps writer and reader honest. The torch
+``Dataset`` over a cache is ``preprocess.dataset``; it reads images only through ``read_images``.
 
 Layout of a cache directory ``CACHE/``::
 
@@ -10,7 +11,7 @@ Layout of a cache directory ``CACHE/``::
 
 Shard schema (every shard, written under a temporary name and renamed when complete):
 
-    images   float16 (n, 3, F, T)  chunks (min(64, n), 3, F, T), uncompressed
+    images   float16 (n, 3, F, T)  chunks (min(64, n), 3, F, T), uncompressed, Fletcher-32
     ids      bytes   (n,)          fixed-length ASCII/UTF-8 sample ids (``S<len>``)
     targets  int64   (n,)          1 signal, 0 noise, -1 unknown (test split)
     rows     int64   (n,)          row of each sample in the split's CSV (gaps = rejected rows)
@@ -19,24 +20,25 @@ Shard schema (every shard, written under a temporary name and renamed when compl
            [row_start, row_stop) this shard covers), n_samples (int), config (canonical JSON),
            config_hash (str), rejected (JSON object id -> reason), versions (JSON object)
 
-``n`` can be smaller than ``row_stop - row_start`` when bad samples were skipped.
+``n`` can be smaller than ``row_stop - row_start`` when bad samples were skipped. Every dataset
+carries HDF5's Fletcher-32 checksum filter (format version 2): HDF5 checks each chunk as it is
+read, so damaged bytes raise ``CacheError`` naming the shard and rows instead of reaching a
+model; ``verify_cache`` reads every chunk (``preprocess inspect --verify``).
 """
 
 from __future__ import annotations
 
+import io
 import json
 import logging
-import os
 import time
-from collections.abc import Iterator, Mapping, Sequence, Sized
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import h5py
 import numpy as np
-import torch
-from torch.utils.data import Dataset, Sampler, default_collate, get_worker_info
 
 from preprocess.provenance import (
     atomic_path,
@@ -48,11 +50,10 @@ from preprocess.provenance import (
 
 logger = logging.getLogger(__name__)
 
-CACHE_FORMAT_VERSION = 1
+CACHE_FORMAT_VERSION = 2  # 2: Fletcher-32 checksums on every dataset
 MANIFEST_NAME = "manifest.json"
 PSD_NAME = "psd.npy"
 CHUNK_ROWS = 64  # samples per HDF5 chunk: one aligned training batch is one contiguous read
-MAX_GAP = 8  # lazy reads: positions this close share one slice (reading the gap is cheaper)
 
 
 class CacheError(ValueError):
@@ -132,26 +133,33 @@ def write_shard(
         raise ValueError(f"{path}: images overflow float16 (max |x| {np.abs(images).max():.3g})")
     rows = np.arange(row_start, row_start + n) if rows is None else np.asarray(rows)
     encoded = np.array([str(i).encode() for i in ids] or [b""], dtype=np.bytes_)[:n]
-    with atomic_path(path) as tmp:
-        with h5py.File(tmp, "w") as f:
-            chunks = (min(chunk_rows, n), *stored.shape[1:]) if n else None
-            f.create_dataset("images", data=stored, chunks=chunks)
-            f.create_dataset("ids", data=encoded)
-            f.create_dataset("targets", data=np.asarray(targets, dtype=np.int64))
-            f.create_dataset("rows", data=rows.astype(np.int64))
-            if psd is not None:
-                f.create_dataset("psd", data=np.asarray(psd, dtype=np.float64))
-            f.attrs.update(
-                format_version=CACHE_FORMAT_VERSION,
-                shard_index=shard_index,
-                row_start=row_start,
-                row_stop=row_stop,
-                n_samples=n,
-                config=canonical_json(config),
-                config_hash=config_hash(config),
-                rejected=json.dumps(dict(rejected or {}), sort_keys=True),
-                versions=json.dumps(dict(versions or library_versions()), sort_keys=True),
-            )
+    # HDF5 builds the file in memory; one plain write puts it on disk, so a full disk is an
+    # ordinary OSError (a DiskFullError from atomic_path), never a failure inside HDF5.
+    image = io.BytesIO()
+    with h5py.File(image, "w") as f:
+        chunks = (max(min(chunk_rows, n), 1), *stored.shape[1:])
+        f.create_dataset("images", data=stored, chunks=chunks, fletcher32=True)
+        f.create_dataset("ids", data=encoded, chunks=True, fletcher32=True)
+        f.create_dataset("targets", data=np.asarray(targets, dtype=np.int64), chunks=True,
+                         fletcher32=True)
+        f.create_dataset("rows", data=rows.astype(np.int64), chunks=True, fletcher32=True)
+        if psd is not None:
+            f.create_dataset("psd", data=np.asarray(psd, dtype=np.float64), chunks=True,
+                             fletcher32=True)
+        f.attrs.update(
+            format_version=CACHE_FORMAT_VERSION,
+            shard_index=shard_index,
+            row_start=row_start,
+            row_stop=row_stop,
+            n_samples=n,
+            config=canonical_json(config),
+            config_hash=config_hash(config),
+            rejected=json.dumps(dict(rejected or {}), sort_keys=True),
+            versions=json.dumps(dict(versions or library_versions()), sort_keys=True),
+        )
+    data = image.getbuffer()
+    with atomic_path(path, len(data)) as tmp, open(tmp, "wb") as handle:
+        handle.write(data)
 
 
 def read_shard_attrs(path: str | Path) -> dict[str, Any]:
@@ -162,6 +170,8 @@ def read_shard_attrs(path: str | Path) -> dict[str, Any]:
             image_shape = tuple(int(d) for d in f["images"].shape[1:])
     except (OSError, KeyError) as error:
         raise CacheError(f"{path}: unreadable shard ({error})") from error
+    except Exception as error:  # HDF5 raises several types for a damaged file header
+        raise CacheError(f"{path}: unreadable shard ({type(error).__name__}: {error})") from error
     attrs["config"] = json.loads(attrs["config"])
     attrs["rejected"] = json.loads(attrs["rejected"])
     attrs["versions"] = json.loads(attrs["versions"])
@@ -183,9 +193,7 @@ def write_manifest(
     """Write ``psd.npy`` then ``manifest.json`` (last, atomically): the cache becomes complete."""
     root = Path(root)
     if psd is not None:
-        with atomic_path(root / PSD_NAME) as tmp:
-            with open(tmp, "wb") as handle:
-                np.save(handle, np.asarray(psd, dtype=np.float64))
+        save_psd(root / PSD_NAME, psd)
     manifest = {
         "format_version": CACHE_FORMAT_VERSION,
         "config": dict(config),
@@ -262,7 +270,8 @@ def read_manifest(root: str | Path) -> CacheManifest:
         version = int(raw["format_version"])
         if version != CACHE_FORMAT_VERSION:
             raise CacheError(
-                f"{path}: cache format version {version}, this code reads {CACHE_FORMAT_VERSION}"
+                f"{path}: cache format version {version}, this code reads {CACHE_FORMAT_VERSION} "
+                "(rebuild it with preprocess build-cqt into a new --out)"
             )
         shards = [ShardRecord(**s) for s in raw["shards"]]
         manifest = CacheManifest(
@@ -290,271 +299,88 @@ def read_manifest(root: str | Path) -> CacheManifest:
         if not (root / shard.file).is_file():
             raise CacheError(f"{root / shard.file}: missing shard listed in {path}")
     if psd_file:
-        try:
-            manifest.psd = np.load(root / psd_file, allow_pickle=False)
-        except (OSError, ValueError) as error:
-            raise CacheError(f"{root / psd_file}: missing or unreadable PSD ({error})") from error
+        manifest.psd = load_psd(root / psd_file)
     return manifest
 
 
-class CacheBatch(Sequence):
-    """Samples served together as whole arrays; indexing gives ``(image, target, id)`` tuples.
+def save_psd(path: Path, psd: np.ndarray) -> None:
+    """Write a whitening PSD ``(3, F)`` atomically; a non-finite or negative PSD is refused."""
+    psd = np.asarray(psd, dtype=np.float64)
+    if not np.isfinite(psd).all() or (psd < 0).any():
+        raise ValueError(f"{path}: refusing to store a PSD with non-finite or negative values")
+    with atomic_path(path, psd.nbytes + 4096) as tmp, open(tmp, "wb") as handle:
+        np.save(handle, psd)
 
-    ``SpectrogramCache.__getitems__`` returns one, so a batch costs no per-sample Python work:
-    ``collate_batch`` hands ``images`` and ``targets`` over as they are.
+
+def load_psd(path: Path) -> np.ndarray:
+    """A stored whitening PSD, checked to be finite; ``CacheError`` naming the file otherwise."""
+    try:
+        psd = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as error:
+        raise CacheError(f"{path}: missing or unreadable PSD ({error})") from error
+    if not np.isfinite(psd).all():
+        raise CacheError(f"{path}: the stored PSD holds NaN or infinite values; delete this "
+                         "cache and build it again")
+    return psd
+
+
+def read_shard_index(path: Path, n_samples: int) -> tuple[np.ndarray, np.ndarray]:
+    """Ids (bytes) and targets (int64) of one shard; ``CacheError`` naming it if unreadable."""
+    try:
+        with h5py.File(path, "r") as f:
+            ids, targets = f["ids"][:n_samples], f["targets"][:n_samples]
+    except Exception as error:  # OSError, KeyError; checksum failures are OSError
+        raise CacheError(f"{path}: unreadable shard ({error})") from error
+    if len(ids) != n_samples:
+        raise CacheError(f"{path}: holds {len(ids)} samples, manifest says {n_samples}")
+    return ids, targets
+
+
+def read_images(dataset: h5py.Dataset, start: int, stop: int, out: np.ndarray | None = None,
+                dest: slice | None = None) -> np.ndarray:
+    """Rows ``[start, stop)`` of a shard's ``images`` (into ``out[dest]`` when given).
+
+    A checksum mismatch (damaged bytes) becomes ``CacheError`` naming the shard and the rows.
     """
-
-    def __init__(self, images: torch.Tensor, targets: torch.Tensor, ids: np.ndarray):
-        self.images = images  # (B, 3, F, T)
-        self.targets = targets  # (B,) float32
-        self.ids = ids  # (B,) str
-
-    def __len__(self) -> int:
-        return len(self.targets)
-
-    def __getitem__(self, j: int) -> tuple[torch.Tensor, torch.Tensor, str]:
-        if not -len(self) <= j < len(self):
-            raise IndexError(f"item {j} of a batch of {len(self)}")
-        return self.images[j], self.targets[j], str(self.ids[j])
-
-    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor, str]]:
-        return (self[j] for j in range(len(self)))
-
-
-def _new_images(shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
-    """An empty image batch; in a DataLoader worker it lives in shared memory, so handing it to
-    the main process costs no copy (as ``default_collate`` does)."""
-    if get_worker_info() is None:
-        return torch.empty(shape, dtype=dtype)
-    storage = torch.empty(0, dtype=dtype)._typed_storage()._new_shared(int(np.prod(shape)))
-    return torch.empty(0, dtype=dtype).new(storage).view(shape)
-
-
-class SpectrogramCache(Dataset):
-    """Serve ``(image (3, F, T) float32, target float32 scalar, id str)`` from a complete cache.
-
-    ``indices`` selects (and orders) a subset of cache positions; ``in_memory`` loads every
-    selected image into RAM at construction, already in ``dtype``, as one tensor that batches
-    are gathered from. Otherwise HDF5 files are opened lazily, once per process, so the dataset
-    is safe to use with DataLoader worker processes. ``__getitems__`` returns a ``CacheBatch``
-    and reads runs of nearby positions with one slice each: pair it with
-    ``ContiguousBatchSampler`` for whole-chunk reads, and with ``collate_batch`` to skip the
-    stacking copy. ``dtype=torch.float16`` hands the stored values over unconverted (convert
-    on the GPU with ``.float()``): float16 -> float32 on the CPU costs more than the read.
-    """
-
-    def __init__(
-        self,
-        root: str | Path,
-        indices: Sequence[int] | None = None,
-        in_memory: bool = False,
-        dtype: torch.dtype = torch.float32,
-    ):
-        self.root = Path(root)
-        self.dtype = dtype  # of the images served: float32, or float16 as stored
-        self.manifest = read_manifest(self.root)
-        counts = np.array([s.n_samples for s in self.manifest.shards], dtype=np.int64)
-        self._offsets = np.concatenate([[0], np.cumsum(counts)])  # (n_shards + 1,)
-        all_ids, all_targets = self._read_index()
-        n = self.manifest.n_samples
-        if indices is None:
-            self._positions = np.arange(n, dtype=np.int64)
-        else:
-            self._positions = np.asarray(indices, dtype=np.int64).reshape(-1)
-            bad = (self._positions < 0) | (self._positions >= n)
-            if bad.any():
-                raise IndexError(
-                    f"{self.root}: index {int(self._positions[bad][0])} outside 0..{n - 1}"
-                )
-        self.ids: np.ndarray = all_ids[self._positions]
-        self.targets: np.ndarray = all_targets[self._positions]
-        self._targets = torch.from_numpy(self.targets.astype(np.float32))  # (N,)
-        self._images: torch.Tensor | None = self._load_all() if in_memory else None
-        self._handles: dict[int, h5py.File] = {}
-        self._pid = os.getpid()
-
-    def _read_index(self) -> tuple[np.ndarray, np.ndarray]:
-        """Ids (str) and targets (int64) of every cached sample, in cache order."""
-        ids, targets = [], []
-        for shard in self.manifest.shards:
-            path = self.root / shard.file
-            try:
-                with h5py.File(path, "r") as f:
-                    ids.append(f["ids"][: shard.n_samples])
-                    targets.append(f["targets"][: shard.n_samples])
-            except (OSError, KeyError) as error:
-                raise CacheError(f"{path}: unreadable shard ({error})") from error
-            if len(ids[-1]) != shard.n_samples:
-                raise CacheError(f"{path}: holds {len(ids[-1])} samples, manifest says "
-                                 f"{shard.n_samples}")
-        decoded = np.array([b.decode() for b in np.concatenate(ids)] if ids else [], dtype=str)
-        return decoded, np.concatenate(targets).astype(np.int64) if targets else np.zeros(0, int)
-
-    def _load_all(self) -> torch.Tensor:
-        """Every selected image as one tensor ``(len(self), 3, F, T)`` in ``self.dtype``."""
-        out = torch.empty((len(self._positions), *self.manifest.image_shape), dtype=self.dtype)
-        for k, shard in enumerate(self.manifest.shards):
-            lo, hi = self._offsets[k], self._offsets[k + 1]
-            where = np.nonzero((self._positions >= lo) & (self._positions < hi))[0]
-            if len(where) == 0:
-                continue
-            with h5py.File(self.root / shard.file, "r") as f:
-                block = torch.from_numpy(f["images"][...])
-            rows = torch.from_numpy(self._positions[where] - lo)
-            out[torch.from_numpy(where)] = block[rows].to(self.dtype)
+    try:
+        if out is None:
+            return dataset[start:stop]
+        dataset.read_direct(out, np.s_[start:stop], dest)
         return out
-
-    @property
-    def nbytes(self) -> int:
-        """Bytes the selected images take in ``self.dtype`` (what ``in_memory`` holds)."""
-        itemsize = torch.empty(0, dtype=self.dtype).element_size()
-        return len(self) * int(np.prod(self.manifest.image_shape)) * itemsize
-
-    def __len__(self) -> int:
-        return len(self._positions)
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        state["_handles"] = {}  # h5py handles never cross a process boundary
-        return state
-
-    def _dataset(self, shard: int) -> h5py.Dataset:
-        """The ``images`` dataset of one shard, opened once per process."""
-        if os.getpid() != self._pid:  # forked worker: never reuse the parent's handles
-            self._handles, self._pid = {}, os.getpid()
-        if shard not in self._handles:
-            self._handles[shard] = h5py.File(self.root / self.manifest.shards[shard].file, "r")
-        return self._handles[shard]["images"]
-
-    def _read_positions(self, positions: np.ndarray, out: torch.Tensor) -> None:
-        """Fill ``out`` ``(len(positions), 3, F, T)`` with the images at cache ``positions``.
-
-        Sorted positions are grouped into runs (same shard, gaps of at most ``MAX_GAP``); each
-        run is one slice read, straight into ``out`` when it is a plain consecutive block.
-        """
-        order = np.argsort(positions, kind="stable")
-        sorted_pos = positions[order]
-        shards = np.searchsorted(self._offsets, sorted_pos, side="right") - 1
-        steps = np.diff(sorted_pos)
-        breaks = np.nonzero((steps > MAX_GAP) | (np.diff(shards) != 0))[0] + 1
-        target = out.numpy()
-        for run in np.split(np.arange(len(sorted_pos)), breaks):
-            if len(run) == 0:
-                continue
-            shard = int(shards[run[0]])
-            first = int(sorted_pos[run[0]] - self._offsets[shard])
-            last = int(sorted_pos[run[-1]] - self._offsets[shard])
-            dest = order[run]
-            plain = last - first + 1 == len(run) and bool(np.all(np.diff(dest) == 1))
-            dataset = self._dataset(shard)
-            if plain and target.dtype == np.float16:
-                dest_sel = np.s_[int(dest[0]) : int(dest[0]) + len(run)]
-                dataset.read_direct(target, np.s_[first : last + 1], dest_sel)
-            else:
-                block = dataset[first : last + 1]
-                target[dest] = block[sorted_pos[run] - sorted_pos[run[0]]]
-
-    def _images_for(self, items: np.ndarray) -> torch.Tensor:
-        """Images ``(B, 3, F, T)`` of dataset items (not cache positions), in ``self.dtype``."""
-        if self._images is not None:  # a gather: a new tensor, callers may modify it in place
-            return torch.index_select(self._images, 0, torch.from_numpy(items))
-        out = _new_images((len(items), *self.manifest.image_shape), self.dtype)
-        self._read_positions(self._positions[items], out)
-        return out
-
-    def __getitem__(self, item: int) -> tuple[torch.Tensor, torch.Tensor, str]:
-        return self.__getitems__([item])[0]
-
-    def __getitems__(self, items: Sequence[int]) -> CacheBatch:
-        """The batch of ``items``, read with as few slices as possible (or gathered from RAM)."""
-        items = np.asarray(items, dtype=np.int64).reshape(-1)
-        items = np.where(items < 0, items + len(self), items)
-        if len(items) and (items.min() < 0 or items.max() >= len(self)):
-            raise IndexError(f"index out of range for a cache of {len(self)} samples")
-        images = self._images_for(items)  # (B, 3, F, T)
-        targets = self._targets[torch.from_numpy(items)]  # (B,)
-        return CacheBatch(images, targets, self.ids[items])
-
-    def close(self) -> None:
-        """Close this process's open shard files."""
-        for handle in self._handles.values():
-            handle.close()
-        self._handles = {}
+    except OSError as error:
+        raise CacheError(
+            f"{dataset.file.filename}: rows {start}-{stop - 1} are damaged ({error}); "
+            "re-run build-cqt into this cache to rebuild the shard (inspect --verify checks all)"
+        ) from error
 
 
-def collate_batch(batch: Sequence[tuple[torch.Tensor, torch.Tensor, str]]) -> list[Any]:
-    """``default_collate`` for this dataset, without per-sample work or a stacking copy when
-    ``__getitems__`` produced a ``CacheBatch``.
+def verify_shard(path: Path, chunk_rows: int = CHUNK_ROWS) -> list[str]:
+    """Read every chunk of one shard; the problems found (empty when the shard is intact)."""
+    problems = []
+    try:
+        with h5py.File(path, "r") as f:
+            for name in ("ids", "targets", "rows", "psd"):
+                if name in f:
+                    try:
+                        f[name][...]
+                    except OSError as error:
+                        problems.append(f"{path}: dataset {name!r} is damaged ({error})")
+            images = f["images"]
+            step = images.chunks[0] if images.chunks else chunk_rows
+            for start in range(0, len(images), step):
+                try:
+                    read_images(images, start, min(start + step, len(images)))
+                except CacheError as error:
+                    problems.append(str(error).split("; re-run")[0])
+    except Exception as error:  # a damaged header: the file does not open
+        problems.append(f"{path}: unreadable shard ({type(error).__name__}: {error})")
+    return problems
 
-    Returns ``[images (B, 3, F, T), targets (B,), ids tuple[str]]`` like ``default_collate``.
-    """
-    if isinstance(batch, CacheBatch):
-        return [batch.images, batch.targets, tuple(batch.ids.tolist())]
-    return default_collate(batch)
 
-
-class ContiguousBatchSampler(Sampler[list[int]]):
-    """Batches of consecutive dataset positions, so each batch is one or two slice reads.
-
-    Without ``shuffle`` the batches are ``[0, B), [B, 2B), ...`` (aligned with the 64-sample
-    chunks when ``B`` is a multiple of 64). With ``shuffle`` each epoch draws a random offset
-    ``o`` in ``[0, B)``, cuts the (cyclic) position range at ``o, o + B, ...`` and shuffles the
-    order of those runs (the order inside a batch does not matter to the loss). Trade-off: a
-    batch holds neighbours in cache order rather than a uniform random draw; the per-epoch
-    offset changes which neighbours share a batch, and the cache order (the CSV order) is not
-    sorted by target, so batches stay mixed. Use ``in_memory=True`` with an ordinary random
-    sampler for fully random batches.
-
-    With ``num_replicas`` processes, process ``rank`` takes every ``num_replicas``-th run of
-    the epoch's (common, seeded) run order: the shares are disjoint. Without ``drop_last`` every
-    sample comes once per epoch over all ranks (counts may differ by a batch); with it every
-    rank gets the same number of full batches (as DDP needs), and the incomplete run and the
-    runs left over after an equal deal (fewer than ``num_replicas``) are skipped that epoch.
-    """
-
-    def __init__(
-        self,
-        n: int | Sized,  # a Dataset or its length
-        batch_size: int,
-        *,
-        shuffle: bool = False,
-        drop_last: bool = False,
-        seed: int = 0,
-        num_replicas: int = 1,
-        rank: int = 0,
-    ):
-        self.n = n if isinstance(n, int) else len(n)
-        if batch_size <= 0:
-            raise ValueError(f"batch_size must be positive, got {batch_size}")
-        if not 0 <= rank < num_replicas:
-            raise ValueError(f"rank {rank} is outside 0..{num_replicas - 1}")
-        self.batch_size, self.shuffle, self.drop_last = batch_size, shuffle, drop_last
-        self.seed, self.num_replicas, self.rank = seed, num_replicas, rank
-        self.epoch = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        """Choose the epoch whose shuffle to draw (as with ``DistributedSampler``)."""
-        self.epoch = epoch
-
-    def _runs(self) -> int:
-        """Runs of the epoch over all ranks."""
-        return self.n // self.batch_size if self.drop_last else -(-self.n // self.batch_size)
-
-    def __len__(self) -> int:
-        if self.drop_last:
-            return self._runs() // self.num_replicas
-        return len(range(self.rank, self._runs(), self.num_replicas))
-
-    def __iter__(self) -> Iterator[list[int]]:
-        n, size = self.n, self.batch_size
-        starts = np.arange(self._runs()) * size
-        offset = 0
-        if self.shuffle:
-            rng = np.random.default_rng((self.seed, self.epoch))
-            self.epoch += 1
-            offset = int(rng.integers(size)) if n > size else 0
-            starts = rng.permutation(starts)
-        if self.drop_last:
-            starts = starts[: len(self) * self.num_replicas]
-        for start in starts[self.rank :: self.num_replicas]:
-            yield ((np.arange(start, min(start + size, n)) + offset) % n).tolist()
+def verify_cache(root: str | Path) -> list[str]:
+    """Check a complete cache: manifest, PSD and every chunk of every shard; the problems found."""
+    manifest = read_manifest(root)
+    problems = []
+    for shard in manifest.shards:
+        problems += verify_shard(manifest.root / shard.file)
+    return problems

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from preprocess.commands import build_cqt, inspect, simulate
-from preprocess.layout import BadSampleError, LayoutError
+from preprocess.errors import run_command
 
 COMMANDS = (simulate, build_cqt, inspect)
 
@@ -30,11 +30,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: run one subcommand; expected failures end with one clear line, exit 2."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
-    try:
-        return int(args.func(args) or 0)
-    except (ValueError, FileExistsError, FileNotFoundError, BadSampleError, LayoutError) as error:
-        print(f"preprocess {args.command}: error: {error}", file=sys.stderr)
-        return 2
+    return run_command("preprocess", args)
 
 
 if __name__ == "__main__":

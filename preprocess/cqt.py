@@ -118,13 +118,19 @@ class CQT(torch.nn.Module):
         return (n_channels, self.n_bins, frames)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.scale(self.magnitudes(x))
+
+    def magnitudes(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, C, N)`` -> ``|CQT|`` ``(B, C, F, T)``, before the output scaling."""
         batch, channels, n_time = x.shape
         rows = x.reshape(batch * channels, n_time)
         parts = [transform(rows) for transform in self.transforms]  # each (B*C, F_k, T)
         images = parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
-        if self.config.scaling == "log":
-            images = torch.log1p(images)
         return images.reshape(batch, channels, *images.shape[-2:])
+
+    def scale(self, images: torch.Tensor) -> torch.Tensor:
+        """The output scaling of ``config.scaling`` applied to magnitudes ``(B, C, F, T)``."""
+        return torch.log1p(images) if self.config.scaling == "log" else images
 
 
 def _nnaudio_transforms(config: CQTConfig) -> list[torch.nn.Module]:

@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from preprocess.cache import CacheManifest, SpectrogramCache
+from preprocess.cache import CacheManifest
+from preprocess.dataset import SpectrogramCache
 from preprocess.layout import DETECTORS, UNKNOWN_TARGET
 
 

@@ -7,10 +7,13 @@ import hashlib
 import json
 import os
 import platform
+import shutil
 from collections.abc import Iterator, Mapping
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+from preprocess.errors import DiskFullError, is_disk_full
 
 _PACKAGES = ("numpy", "torch", "torchvision", "nnAudio", "timm", "h5py", "lalsuite", "scipy")
 
@@ -36,18 +39,45 @@ def config_hash(config: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical_json(config).encode()).hexdigest()[:16]
 
 
+MIN_FREE_BYTES = 2**20  # every write leaves at least this much free, beyond its own size
+_SPACE_MARGIN = 1.05  # a file takes a little more than its payload (headers, chunk index)
+
+
+def free_bytes(path: str | Path) -> int:
+    """Bytes free to this user on the file system that holds ``path`` (or its nearest parent)."""
+    path = Path(path).absolute()
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return shutil.disk_usage(path).free
+
+
+def ensure_free_space(path: str | Path, needed: int) -> None:
+    """Raise ``DiskFullError`` naming ``path`` unless ``needed`` bytes (plus a margin) are free."""
+    wanted = int(needed * _SPACE_MARGIN) + MIN_FREE_BYTES
+    free = free_bytes(path)
+    if free < wanted:
+        raise DiskFullError(path, wanted, free)
+
+
 @contextlib.contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
+def atomic_path(path: str | Path, needed: int = 0) -> Iterator[Path]:
     """Yield a temporary sibling of ``path``; rename it onto ``path`` only if the block succeeds.
 
-    A crash never leaves a half-written file under the final name.
+    A crash never leaves a half-written file under the final name. ``needed`` (bytes the file
+    will take) is checked against the free space first, and a write that still fills the disk
+    becomes a ``DiskFullError`` naming ``path``: either way nothing written before is touched.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    ensure_free_space(path, needed)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
         yield tmp
         os.replace(tmp, path)
+    except Exception as error:
+        if not isinstance(error, DiskFullError) and is_disk_full(error):
+            raise DiskFullError(path, needed + MIN_FREE_BYTES, free_bytes(path)) from error
+        raise
     finally:
         if tmp.exists():
             tmp.unlink()
@@ -55,5 +85,6 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
 
 def write_json_atomic(path: str | Path, obj: Any) -> None:
     """Write ``obj`` as indented JSON, atomically."""
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+    text = json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n"
+    with atomic_path(path, len(text)) as tmp:
+        tmp.write_text(text)

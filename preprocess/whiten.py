@@ -16,6 +16,7 @@ the band-pass, i.e. an O(1) time series.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -25,6 +26,10 @@ import torch
 from scipy import signal
 
 from preprocess.layout import N_TIME, SAMPLE_RATE
+
+logger = logging.getLogger(__name__)
+
+OUTLIER_FACTOR = 10.0  # band power this far from the median keeps a sample out of the PSD
 
 
 @dataclass(frozen=True)
@@ -74,11 +79,30 @@ def periodograms(samples: np.ndarray, config: WhitenConfig) -> np.ndarray:
     return 2.0 * np.abs(spectra) ** 2 / (config.sample_rate * np.sum(window**2))
 
 
+def power_outliers(spectra: np.ndarray, config: WhitenConfig) -> np.ndarray:
+    """Which of ``(S, 3, F)`` periodograms to leave out of a PSD average: ``(S,)`` bool.
+
+    A sample is an outlier when, in any detector, its power in the band-pass band lies more
+    than ``OUTLIER_FACTOR`` times above or below the median over the samples: one corrupt or
+    glitch-dominated sample then cannot move the PSD that every image is whitened with, while
+    ordinary drifts of the noise level (a factor of a few) stay in.
+    """
+    freqs = config.frequencies
+    high = config.bandpass_high if config.bandpass_high > 0 else freqs[-1]
+    band = (freqs >= max(config.bandpass_low, freqs[1])) & (freqs <= high)
+    power = spectra[..., band].sum(axis=-1)  # (S, 3)
+    ratio = power / np.median(power, axis=0)
+    with np.errstate(invalid="ignore"):
+        bad = ~((ratio <= OUTLIER_FACTOR) & (ratio >= 1.0 / OUTLIER_FACTOR))
+    return bad.any(axis=1)
+
+
 def estimate_psd(samples: Iterable[np.ndarray], config: WhitenConfig) -> np.ndarray:
     """Average noise PSD ``(3, F)`` in strain^2/Hz from raw ``(3, N)`` noise-only samples.
 
-    Uses at most ``config.psd_max_samples`` samples. Computed in float64 numpy on the CPU so
-    every rank and device of a build gets the identical PSD.
+    Uses at most ``config.psd_max_samples`` samples and leaves out ``power_outliers`` (logged by
+    position). Computed in float64 numpy on the CPU so every rank and device of a build gets the
+    identical PSD. Raises ``ValueError`` rather than return a non-finite PSD.
     """
     batch, estimates = [], []
     for i, sample in enumerate(samples):
@@ -93,10 +117,20 @@ def estimate_psd(samples: Iterable[np.ndarray], config: WhitenConfig) -> np.ndar
     if not estimates:
         raise ValueError("no noise-only samples to estimate the PSD from")
     stacked = np.concatenate(estimates)  # (S, 3, F)
+    outliers = power_outliers(stacked, config)
+    if outliers.any():
+        logger.warning("PSD estimate: left out %d of %d noise samples whose band power is over "
+                       "%gx off the median (positions %s)", int(outliers.sum()), len(stacked),
+                       OUTLIER_FACTOR, np.nonzero(outliers)[0][:10].tolist())
+        stacked = stacked[~outliers]
+    if not len(stacked):
+        raise ValueError("no usable noise-only samples to estimate the PSD from")
     if config.psd_average == "median":
         psd = np.median(stacked, axis=0) / math.log(2.0)  # median of an exponential = ln2 * mean
     else:
         psd = stacked.mean(axis=0)
+    if not np.isfinite(psd).all():
+        raise ValueError("the PSD estimate is not finite; the noise samples hold bad values")
     return psd * config.raw_scale**2
 
 
@@ -143,16 +177,22 @@ def whitening_filter(psd: np.ndarray | None, config: WhitenConfig) -> np.ndarray
 class Whitener(torch.nn.Module):
     """Taper, whiten and band-pass a batch in torch: ``(B, 3, N)`` -> ``(B, 3, N)``.
 
-    Input is strain divided by ``config.raw_scale`` (float32 is then safe).
+    Input is strain divided by ``config.raw_scale`` (float32 is then safe). ``level``, when
+    given, maps the filtered spectra ``(B, 3, F)`` before the inverse FFT (a per-sample
+    normalisation, ``preprocess.normalize.SampleLevel``).
     """
 
-    def __init__(self, psd: np.ndarray | None, config: WhitenConfig):
+    def __init__(self, psd: np.ndarray | None, config: WhitenConfig,
+                 level: torch.nn.Module | None = None):
         super().__init__()
         self.n_time = config.n_time
         self.register_buffer("window", torch.from_numpy(taper(config)).float())  # (N,)
         filt = whitening_filter(psd, config)
         self.register_buffer("filter", torch.from_numpy(filt).to(torch.complex64))  # (3, F)
+        self.level = level
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        spectrum = torch.fft.rfft(x * self.window, dim=-1)  # (B, 3, F)
-        return torch.fft.irfft(spectrum * self.filter, n=self.n_time, dim=-1)
+        spectrum = torch.fft.rfft(x * self.window, dim=-1) * self.filter  # (B, 3, F)
+        if self.level is not None:
+            spectrum = self.level(spectrum)
+        return torch.fft.irfft(spectrum, n=self.n_time, dim=-1)

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipeline.matched_filter import MatchedFilterConfig, run_matched_filter
+from pipeline.matched_filter import NOISE_LEVELS, MatchedFilterConfig, run_matched_filter
 from pipeline.template_bank import BankConfig
 from preprocess.layout import DETECTORS, read_psd
 
@@ -39,6 +39,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     mf.add_argument("--psd", type=Path, default=None,
                     help="PSD to whiten with: a psd.csv, a directory holding one, a cache "
                          "directory (its estimated PSD) or a .npy (3, F); default DATA/psd.csv")
+    mf.add_argument("--noise-level", choices=NOISE_LEVELS, default=config.noise_level,
+                    help="each sample's PSD scale per detector: recorded (injections.csv's "
+                         "psd_scale_<det>), estimated (median whitened power of the sample), "
+                         "nominal (1), or auto = recorded when recorded, else nominal "
+                         "(default %(default)s)")
     mf.add_argument("--workers", type=int, default=1, help="processes (default %(default)s)")
     mf.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     mf.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -72,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
         raise FileExistsError(f"{args.out}: exists; pass --overwrite to replace it")
     bank = BankConfig(n_templates=args.n_templates, seed=args.seed, mass_min=args.mass_range[0],
                       mass_max=args.mass_range[1], spin_max=args.spin_max)
-    config = MatchedFilterConfig(bank=bank, taper=args.taper)
+    config = MatchedFilterConfig(bank=bank, taper=args.taper, noise_level=args.noise_level)
     psd = load_psd(args.psd) if args.psd is not None else None
     run_matched_filter(args.data, args.split, args.out, config, psd=psd, workers=args.workers,
                        progress=not args.no_progress)

@@ -6,10 +6,14 @@ import argparse
 import logging
 from pathlib import Path
 
-import pandas as pd
-
-from pipeline.evaluate import EvaluateConfig, evaluate, read_predictions, write_report
-from preprocess.layout import read_labels
+from pipeline.evaluate import (
+    EvaluateConfig,
+    condition_table,
+    evaluate,
+    read_predictions,
+    write_report,
+)
+from preprocess.layout import read_csv, read_labels
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +32,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="display name per --predictions, in the same order (default: stem)")
     parser.add_argument("--labels", type=Path, required=True, help="labelled id,target CSV")
     parser.add_argument("--injections", type=Path, default=None,
-                        help="the simulator's injections.csv (enables the efficiency curve)")
+                        help="the simulator's injections.csv (enables the efficiency curve and, "
+                             "when it records glitches or noise levels, the per-condition FPR "
+                             "and efficiency, printed and in report.json)")
     parser.add_argument("--fpr", type=float, default=defaults.fpr,
                         help="false-positive rate of the efficiency curve (default %(default)g)")
     parser.add_argument("--snr-bins", type=float, nargs=3, metavar=("MIN", "MAX", "WIDTH"),
@@ -61,9 +67,17 @@ def run(args: argparse.Namespace) -> int:
     if args.injections is not None:
         if not args.injections.is_file():
             raise FileNotFoundError(f"{args.injections}: injections file missing")
-        injections = pd.read_csv(args.injections, dtype={"id": str})
+        injections = read_csv(args.injections, dtype={"id": str})
         inputs["injections"] = str(args.injections)
     report = evaluate(predictions, read_labels(args.labels), injections, config, sources, inputs)
     path = write_report(report, args.out)
     log.info("report written to %s", path)
+    table = condition_table(report)
+    if len(table):  # injections.csv records glitches or noise levels
+        section = next(iter(report["methods"].values()))["noise_conditions"]
+        fpr = "unclaimable" if section.get("fpr") is None else f"{section['fpr']:.3g}"
+        print(f"per noise condition, at the threshold set on {section['threshold_noise']} noise "
+              f"(FPR {fpr}):")
+        print(table.set_index(["method", "condition"]).to_string(
+            float_format=lambda v: f"{v:.3g}", na_rep="-"))
     return 0

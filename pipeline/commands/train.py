@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+from typing import Any
 
 from models import DEFAULT_STEM, STEMS, list_models, resnet_name
 from pipeline.augment import AugmentConfig
@@ -19,7 +20,7 @@ DEPTHS = (16, 18, 34, 50, 101, 152)
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Register ``train`` and its options (defaults come from ``TrainConfig``)."""
-    d, a = TrainConfig(), AugmentConfig()
+    d = TrainConfig()
     p = subparsers.add_parser("train", help="train a classifier on one fold of a cache",
                               description=__doc__.splitlines()[0])
     p.add_argument("--cache", required=True, help="spectrogram cache directory (labelled split)")
@@ -27,10 +28,22 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     which.add_argument("--depth", type=int, choices=DEPTHS,
                        help=f"ResNet depth (default {d.model})")
     which.add_argument("--model", help="any registered model name, e.g. efficientnet_b0")
-    p.add_argument("--stem", choices=sorted(STEMS),
-                   help=f"input stem of our ResNets (default {DEFAULT_STEM}, by measurement)")
     p.add_argument("--folds", type=int, default=d.folds, help="stratified K-fold splits")
     p.add_argument("--fold", type=int, default=d.fold, help="validation fold, 0..folds-1")
+    p.add_argument("--out", default="", help="run directory (default runs/<model>-fold<K>)")
+    p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.pt")
+    add_training_options(p)
+    p.set_defaults(func=run)
+
+
+def add_training_options(p: argparse.ArgumentParser) -> None:
+    """The options of one training run that do not pick the model, fold or run directory."""
+    d, a = TrainConfig(), AugmentConfig()
+    p.add_argument("--stem", choices=sorted(STEMS),
+                   help=f"input stem of our ResNets (default {DEFAULT_STEM}, by measurement)")
+    p.add_argument("--pretrained", default=d.pretrained, metavar="imagenet|PATH",
+                   help="initial weights: ImageNet's (torchvision / timm) or a local state dict "
+                        "(default: random)")
     p.add_argument("--epochs", type=int, default=d.epochs)
     p.add_argument("--batch-size", type=int, default=d.batch_size, help="per process")
     p.add_argument("--lr", type=float, default=d.lr, help="AdamW peak learning rate")
@@ -52,8 +65,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="hold the images in RAM (default: when they fit in 40%% of free RAM)")
     p.add_argument("--patience", type=int, default=d.patience,
                    help="early stopping patience in epochs (0: never)")
-    p.add_argument("--out", default="", help="run directory (default runs/<model>-fold<K>)")
-    p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.pt")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     g = p.add_argument_group("augmentations (training batches only)")
     flag = argparse.BooleanOptionalAction
@@ -65,7 +76,26 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     g.add_argument("--time-mask-width", type=int, default=a.time_mask_width, help="time bins")
     g.add_argument("--freq-mask", action=flag, default=a.freq_mask)
     g.add_argument("--freq-mask-width", type=int, default=a.freq_mask_width, help="freq bins")
-    p.set_defaults(func=run)
+
+
+def training_config(args: argparse.Namespace, **chosen: Any) -> TrainConfig:
+    """The ``TrainConfig`` of ``add_training_options``' arguments; ``chosen`` sets the rest
+    (model, model_kwargs, folds, fold, out, resume)."""
+    augment = AugmentConfig(
+        swap_ligo=args.swap_ligo, swap_prob=args.swap_prob, time_shift=args.time_shift,
+        max_time_shift=args.max_time_shift, time_mask=args.time_mask,
+        time_mask_width=args.time_mask_width, freq_mask=args.freq_mask,
+        freq_mask_width=args.freq_mask_width,
+    )
+    return TrainConfig(
+        cache=args.cache, pretrained=args.pretrained, epochs=args.epochs,
+        batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
+        warmup_epochs=args.warmup_epochs, min_lr=args.min_lr, grad_clip=args.grad_clip,
+        seed=args.seed, device=args.device, amp=args.amp, amp_dtype=args.amp_dtype,
+        channels_last=args.channels_last, compile=args.compile, workers=args.workers,
+        in_memory=args.in_memory, patience=args.patience, progress=not args.no_progress,
+        augment=augment, **chosen,
+    )
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
@@ -76,21 +106,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         if model not in list_models(include_timm=False):
             raise ValueError(f"--stem applies to our ResNets only, not to {model!r}")
         model_kwargs["stem"] = args.stem
-    augment = AugmentConfig(
-        swap_ligo=args.swap_ligo, swap_prob=args.swap_prob, time_shift=args.time_shift,
-        max_time_shift=args.max_time_shift, time_mask=args.time_mask,
-        time_mask_width=args.time_mask_width, freq_mask=args.freq_mask,
-        freq_mask_width=args.freq_mask_width,
-    )
-    return TrainConfig(
-        cache=args.cache, model=model, model_kwargs=model_kwargs, folds=args.folds,
-        fold=args.fold, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-        weight_decay=args.weight_decay, warmup_epochs=args.warmup_epochs, min_lr=args.min_lr,
-        grad_clip=args.grad_clip, seed=args.seed, device=args.device, amp=args.amp,
-        amp_dtype=args.amp_dtype, channels_last=args.channels_last, compile=args.compile,
-        workers=args.workers, in_memory=args.in_memory, patience=args.patience, out=args.out,
-        resume=args.resume, progress=not args.no_progress, augment=augment,
-    )
+    return training_config(args, model=model, model_kwargs=model_kwargs, folds=args.folds,
+                           fold=args.fold, out=args.out, resume=args.resume)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -8,10 +8,11 @@ import os
 
 from preprocess.build import BuildOptions, build_cache
 from preprocess.cqt import ALGORITHMS, CQTConfig
+from preprocess.normalize import NORMALIZATIONS, NormalizeConfig
 from preprocess.whiten import WhitenConfig
 
 logger = logging.getLogger(__name__)
-_CQT, _WHITEN, _BUILD = CQTConfig(), WhitenConfig(), BuildOptions()
+_CQT, _WHITEN, _BUILD, _NORM = CQTConfig(), WhitenConfig(), BuildOptions(), NormalizeConfig()
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -73,6 +74,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     white.add_argument("--bandpass-order", type=int, default=_WHITEN.bandpass_order)
     white.add_argument("--raw-scale", type=float, default=_WHITEN.raw_scale,
                        help="strain unit divided out on load")
+    norm = parser.add_argument_group("per-sample normalisation")
+    norm.add_argument("--normalize", choices=NORMALIZATIONS, default=_NORM.method,
+                      help="divide out each sample's own noise level per detector: row-median "
+                      "divides every frequency row of the |CQT| image by its median over time "
+                      "(level and slope); sample-psd divides the whitened series by its median "
+                      "power in --level-band (level only); recorded in the cache config")
+    norm.add_argument("--level-band", type=float, nargs=2, metavar=("LOW", "HIGH"),
+                      default=(_NORM.level_band_low, _NORM.level_band_high),
+                      help="Hz, sample-psd: band whose median power measures the level")
     parser.set_defaults(func=run)
 
 
@@ -90,7 +100,10 @@ def run(args: argparse.Namespace) -> int:
                            threads=args.threads,
                            shard_size=args.shard_size, skip_bad=args.skip_bad, rank=args.rank,
                            world_size=args.world_size, progress=not args.no_progress)
-    report = build_cache(args.data, args.split, args.out, cqt, whiten, options, args.psd_from)
+    normalize = NormalizeConfig(method=args.normalize, level_band_low=args.level_band[0],
+                                level_band_high=args.level_band[1])
+    report = build_cache(args.data, args.split, args.out, cqt, whiten, options, args.psd_from,
+                         normalize)
     logger.info("built %d shard(s), %d already complete, %.0f samples/s; %d bad sample(s) skipped",
                 len(report.built), len(report.skipped), report.samples_per_s,
                 len(report.rejected))

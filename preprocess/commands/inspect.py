@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import logging
 
-from preprocess.cache import SpectrogramCache
+from preprocess.cache import CacheError, verify_cache
+from preprocess.dataset import SpectrogramCache
 from preprocess.inspect import manifest_table, render_examples
 
 logger = logging.getLogger(__name__)
@@ -24,11 +25,22 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--injections", default=None,
                         help="injections.csv of the simulated data (targets and snr_network)")
     parser.add_argument("--examples", type=int, default=4, help="rows of examples in the grid")
+    parser.add_argument("--verify", action="store_true",
+                        help="read every chunk of every shard and check its checksum; exit "
+                        "status 2 naming each damaged shard and rows")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    """Print the table; render the PNG if asked."""
+    """Print the table; render the PNG if asked; verify every shard if asked."""
+    if args.verify:
+        problems = verify_cache(args.cache)
+        for problem in problems:
+            print(problem)
+        if problems:
+            raise CacheError(f"{args.cache}: {len(problems)} damaged part(s), listed above; "
+                             "re-run build-cqt into this cache to rebuild the shards named")
+        print(f"{args.cache}: every shard is intact")
     cache = SpectrogramCache(args.cache)
     print(manifest_table(cache.manifest, cache.targets))
     if args.png:

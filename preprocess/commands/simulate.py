@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-from preprocess.simulate import APPROXIMANTS, SNR_DISTRIBUTIONS, SimulationConfig, simulate
+from preprocess.simulate import (
+    APPROXIMANTS,
+    GLITCH_TYPES,
+    SNR_DISTRIBUTIONS,
+    SimulationConfig,
+    simulate,
+)
 
 _DEFAULTS = SimulationConfig()
 
@@ -13,7 +19,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Register ``simulate`` and its options."""
     parser = subparsers.add_parser(
         "simulate",
-        help="simulate BBH signals in coloured design noise, G2Net layout",
+        help="simulate BBH signals in coloured design noise (optionally non-stationary, with "
+             "glitches), G2Net layout",
         description=__doc__.splitlines()[0].strip("`"),
     )
     parser.add_argument("--out", required=True, help="data directory to create")
@@ -41,9 +48,36 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         default=_DEFAULTS.signal_fraction,
         help="share of samples holding a signal (%(default)s)",
     )
+    _add_noise_options(parser)
     parser.add_argument("--overwrite", action="store_true", help="replace an existing data set")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(func=handler)
+
+
+def _add_noise_options(parser: argparse.ArgumentParser) -> None:
+    """Non-stationary noise and glitches; the defaults give stationary, glitch-free noise."""
+    noise = parser.add_argument_group("non-stationary noise (recorded in injections.csv)")
+    noise.add_argument("--psd-scale-min", type=float, default=_DEFAULTS.psd_scale_min,
+                       help="per sample and detector, PSD power scale log-uniform in "
+                            "[min, max]; 1 1 = stationary (%(default)s)")
+    noise.add_argument("--psd-scale-max", type=float, default=_DEFAULTS.psd_scale_max,
+                       help="(%(default)s)")
+    noise.add_argument("--psd-shape-mix", type=float, default=_DEFAULTS.psd_shape_mix,
+                       help="weight of the O3-like observing-run curve in each sample's PSD "
+                            "shape, uniform in [0, x] per detector (%(default)s)")
+    noise.add_argument("--glitch-rate", type=float, default=_DEFAULTS.glitch_rate,
+                       help="expected glitches per sample, Poisson, each in one detector "
+                            "(%(default)s)")
+    noise.add_argument("--glitch-types", nargs="+", default=list(_DEFAULTS.glitch_types),
+                       metavar="TYPE",
+                       help=f"glitch families, drawn uniformly: {', '.join(GLITCH_TYPES)} "
+                            "(%(default)s)")
+    noise.add_argument("--glitch-snr-min", type=float, default=_DEFAULTS.glitch_snr_min,
+                       help="optimal SNR of a glitch in its detector (%(default)s)")
+    noise.add_argument("--glitch-snr-max", type=float, default=_DEFAULTS.glitch_snr_max,
+                       help="(%(default)s)")
+    noise.add_argument("--glitch-snr-distribution", default=_DEFAULTS.glitch_snr_distribution,
+                       help=f"{', '.join(SNR_DISTRIBUTIONS)} (%(default)s)")
 
 
 def handler(args: argparse.Namespace) -> int:
@@ -57,6 +91,14 @@ def handler(args: argparse.Namespace) -> int:
         snr_max=args.snr_max,
         snr_distribution=args.snr_distribution,
         signal_fraction=args.signal_fraction,
+        psd_scale_min=args.psd_scale_min,
+        psd_scale_max=args.psd_scale_max,
+        psd_shape_mix=args.psd_shape_mix,
+        glitch_rate=args.glitch_rate,
+        glitch_types=tuple(args.glitch_types),
+        glitch_snr_min=args.glitch_snr_min,
+        glitch_snr_max=args.glitch_snr_max,
+        glitch_snr_distribution=args.glitch_snr_distribution,
     )
     simulate(
         config,

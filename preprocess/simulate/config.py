@@ -5,11 +5,18 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from preprocess.layout import SAMPLE_RATE
-from preprocess.simulate.noise import DESIGN_CURVES, NOISE_F_LOW, SEISMIC_F_LOW, SEISMIC_SLOPE
+from preprocess.layout import N_TIME, SAMPLE_RATE
+from preprocess.simulate.noise import (
+    DESIGN_CURVES,
+    NOISE_F_LOW,
+    OBSERVING_CURVES,
+    SEISMIC_F_LOW,
+    SEISMIC_SLOPE,
+)
 
 APPROXIMANTS = ("IMRPhenomPv2", "IMRPhenomXPHM")  # precessing BBH models lalsimulation provides
 SNR_DISTRIBUTIONS = ("uniform", "loguniform")
+GLITCH_TYPES = ("sine_gaussian", "blip", "scattered_light")  # families of glitches.py
 
 
 @dataclass(frozen=True)
@@ -38,18 +45,51 @@ class SimulationConfig:
     psd_h1: str = DESIGN_CURVES["H1"]  # lalsimulation SimNoisePSD<name> per detector
     psd_l1: str = DESIGN_CURVES["L1"]
     psd_v1: str = DESIGN_CURVES["V1"]
+    # Non-stationary noise (noise_condition.py). The defaults keep every sample's PSD equal to
+    # psd.csv, as before these options existed; which default is better is to be measured.
+    psd_scale_min: float = 1.0  # per sample and detector, the PSD (power) is multiplied by a
+    psd_scale_max: float = 1.0  # scale log-uniform in [min, max]; 1, 1 = stationary noise
+    psd_shape_mix: float = 0.0  # weight of the observing-run curve in the PSD's shape, uniform
+    # in [0, psd_shape_mix] per sample and detector; 0 = the design shape only
+    psd_observing_h1: str = OBSERVING_CURVES["H1"]  # curves mixed in (O3-like), rescaled to the
+    psd_observing_l1: str = OBSERVING_CURVES["L1"]  # design curve's sensitivity so that the
+    psd_observing_v1: str = OBSERVING_CURVES["V1"]  # mix changes the shape and not the level
+    # Glitches (glitches.py): short transients, each in one detector, in noise and signal samples
+    glitch_rate: float = 0.0  # expected glitches per sample (Poisson); 0 = no glitches
+    glitch_types: tuple[str, ...] = GLITCH_TYPES  # families, drawn with equal probability
+    glitch_snr_min: float = 6.0  # optimal SNR of a glitch in its detector against the sample's
+    glitch_snr_max: float = 60.0  # PSD: loud enough to be a search's false alarms, like the
+    glitch_snr_distribution: str = "loguniform"  # bulk of Omicron triggers (steeply falling)
+    glitch_time_min: float = 0.1  # s from sample start: time of a glitch's peak, uniform; kept
+    glitch_time_max: float = 1.9  # off the edges that tapers remove
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "glitch_types", tuple(self.glitch_types))  # hashable from JSON
         validate(self)
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain dict, as saved in ``simulation.json``."""
-        return asdict(self)
+        """Plain dict, as saved in ``simulation.json`` (and as read back from it)."""
+        return asdict(self) | {"glitch_types": list(self.glitch_types)}
 
     @property
     def psd_names(self) -> dict[str, str]:
         """Design-curve name per detector prefix."""
         return {"H1": self.psd_h1, "L1": self.psd_l1, "V1": self.psd_v1}
+
+    @property
+    def observing_psd_names(self) -> dict[str, str]:
+        """Observing-run curve name per detector prefix (mixed in with ``psd_shape_mix``)."""
+        return {"H1": self.psd_observing_h1, "L1": self.psd_observing_l1,
+                "V1": self.psd_observing_v1}
+
+    @property
+    def varies_psd(self) -> bool:
+        """Whether a sample's PSD can differ from ``psd.csv`` (scale or shape)."""
+        return self.psd_scale_min != 1.0 or self.psd_scale_max != 1.0 or self.psd_shape_mix > 0
+
+    @property
+    def has_glitches(self) -> bool:
+        return self.glitch_rate > 0
 
 
 def _check(condition: bool, message: str) -> None:
@@ -106,3 +146,36 @@ def validate(config: SimulationConfig) -> None:
     _check(c.seismic_f_low >= 0, f"seismic-f-low must be >= 0 Hz, got {c.seismic_f_low}")
     _check(c.seismic_slope >= 0, f"seismic-slope must be >= 0, got {c.seismic_slope}")
     _check(c.noise_duration >= 2.0, f"noise-duration must be >= 2 s, got {c.noise_duration}")
+    _validate_nonstationary(c)
+
+
+def _validate_nonstationary(c: SimulationConfig) -> None:
+    _check(
+        0 < c.psd_scale_min <= c.psd_scale_max,
+        f"psd scale range must satisfy 0 < min <= max, got [{c.psd_scale_min}, {c.psd_scale_max}]",
+    )
+    _check(0 <= c.psd_shape_mix <= 1, f"psd-shape-mix must lie in [0, 1], got {c.psd_shape_mix}")
+    _check(c.glitch_rate >= 0, f"glitch-rate must be >= 0, got {c.glitch_rate}")
+    _check(len(c.glitch_types) > 0, "glitch-types must name at least one type")
+    unknown = [t for t in c.glitch_types if t not in GLITCH_TYPES]
+    _check(
+        not unknown and len(set(c.glitch_types)) == len(c.glitch_types),
+        f"bad glitch type(s) {list(c.glitch_types)}; expected distinct ones of "
+        f"{', '.join(GLITCH_TYPES)}",
+    )
+    _check(
+        c.glitch_snr_distribution in SNR_DISTRIBUTIONS,
+        f"unknown glitch snr distribution {c.glitch_snr_distribution!r}; "
+        f"expected one of {', '.join(SNR_DISTRIBUTIONS)}",
+    )
+    _check(
+        0 < c.glitch_snr_min <= c.glitch_snr_max,
+        f"glitch snr range must satisfy 0 < min <= max, "
+        f"got [{c.glitch_snr_min}, {c.glitch_snr_max}]",
+    )
+    window = N_TIME / SAMPLE_RATE
+    _check(
+        0 <= c.glitch_time_min <= c.glitch_time_max <= window,
+        f"glitch time range must lie inside the {window:g}-s window with min <= max, "
+        f"got [{c.glitch_time_min}, {c.glitch_time_max}]",
+    )

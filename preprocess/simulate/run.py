@@ -19,10 +19,11 @@ import pandas as pd
 from tqdm import tqdm
 
 from preprocess.layout import DETECTORS, N_TIME, SAMPLE_RATE, SPLITS, label_file, sample_path
+from preprocess.outputs import claim_dir, owner_kind
 from preprocess.provenance import atomic_path, config_hash, library_versions, write_json_atomic
 from preprocess.simulate.config import SimulationConfig
 from preprocess.simulate.sample import (
-    INJECTION_COLUMNS,
+    injection_columns,
     sample_ids,
     sample_psds,
     simulate_sample,
@@ -75,12 +76,11 @@ def _tasks(config: SimulationConfig) -> list[Task]:
 
 
 def _prepare(out: Path, overwrite: bool) -> None:
-    """Refuse a directory that holds anything unless ``overwrite``; then clear our outputs."""
-    if out.exists() and not out.is_dir():
-        raise FileExistsError(f"{out} exists and is not a directory")
-    if out.is_dir() and any(out.iterdir()):
+    """Refuse a folder that is not an empty one or a simulation of ours; refuse one of ours
+    unless ``overwrite``, then clear our outputs (only those: other files are never touched)."""
+    if out.is_dir() and any(out.iterdir()) and owner_kind(out) == "simulation":
         if not overwrite:
-            state = "data" if (out / "simulation.json").exists() else "an incomplete run or data"
+            state = "data" if (out / "simulation.json").exists() else "an incomplete run"
             raise FileExistsError(f"{out} already holds {state}; pass --overwrite to replace it")
         for name in OUTPUTS:  # simulation.json first: the directory is incomplete from here on
             path = out / name
@@ -88,7 +88,7 @@ def _prepare(out: Path, overwrite: bool) -> None:
                 shutil.rmtree(path)
             elif path.exists():
                 path.unlink()
-    out.mkdir(parents=True, exist_ok=True)
+    claim_dir(out, "simulation")
 
 
 def _rows(config: SimulationConfig, out: Path, workers: int) -> Iterator[list[dict]]:
@@ -107,8 +107,12 @@ def _write_csv(path: Path, frame: pd.DataFrame) -> None:
 
 
 def _write_tables(config: SimulationConfig, out: Path, rows: list[dict]) -> None:
-    """Label CSVs, injections.csv and psd.csv, each sorted by id like the Kaggle files."""
-    table = pd.DataFrame(rows, columns=list(INJECTION_COLUMNS))
+    """Label CSVs, injections.csv and psd.csv, each sorted by id like the Kaggle files.
+
+    ``psd.csv`` is the nominal PSD; a non-stationary run records each sample's own in
+    ``injections.csv`` (``psd_scale_<det>``, ``psd_mix_<det>``).
+    """
+    table = pd.DataFrame(rows, columns=list(injection_columns(config)))
     table["split"] = pd.Categorical(table["split"], categories=list(SPLITS))
     table = table.sort_values(["split", "id"], kind="stable").reset_index(drop=True)
     table["split"] = table["split"].astype(str)

@@ -14,20 +14,40 @@ import numpy as np
 
 from preprocess.layout import DETECTORS, N_TIME, SAMPLE_RATE, SPLITS, check_split
 from preprocess.simulate.config import SimulationConfig
+from preprocess.simulate.glitches import (
+    GLITCH_COLUMNS,
+    draw_glitches,
+    glitch_columns,
+    glitch_strain,
+)
 from preprocess.simulate.noise import colored_noise, detector_psds
+from preprocess.simulate.noise_condition import (
+    NoiseCondition,
+    condition_columns,
+    draw_condition,
+    match_sensitivity,
+)
 from preprocess.simulate.priors import draw_parameters, draw_snr
 from preprocess.simulate.snr import network_snr, optimal_snr
 from preprocess.simulate.waveform import REFERENCE_DISTANCE_MPC, polarizations, project
 
 ID_STREAM = 2  # SeedSequence words after the seed: 0/1 are the splits' samples, 2 ids, 3 labels
 LABEL_STREAM = 3
+NOISE, SIGNAL, CONDITION, GLITCH = range(4)  # a sample's streams (``_sample_streams``)
 SIGNAL_COLUMNS = (  # injections.csv columns after id, split, target (NaN for noise only)
     "mass1", "mass2", "spin1x", "spin1y", "spin1z", "spin2x", "spin2y", "spin2z", "distance",
     "ra", "dec", "polarization", "inclination", "phase", "merger_time",
     *(f"snr_{d}" for d in DETECTORS),
     "snr_network",
 )  # fmt: skip
-INJECTION_COLUMNS = ("id", "split", "target", *SIGNAL_COLUMNS)
+INJECTION_COLUMNS = ("id", "split", "target", *SIGNAL_COLUMNS)  # of a stationary, clean run
+
+
+def injection_columns(config: SimulationConfig) -> tuple[str, ...]:
+    """``injections.csv`` columns: ``INJECTION_COLUMNS``, then the noise condition's
+    (``psd_scale_<det>``, ``psd_mix_<det>``) and the glitches' when ``config`` makes them."""
+    glitches = GLITCH_COLUMNS if config.has_glitches else ()
+    return (*INJECTION_COLUMNS, *condition_columns(config), *glitches)
 
 
 def split_size(config: SimulationConfig, split: str) -> int:
@@ -63,21 +83,26 @@ def split_targets(config: SimulationConfig, split: str) -> np.ndarray:
     return targets
 
 
-@functools.lru_cache(maxsize=8)
-def noise_psds(config: SimulationConfig) -> np.ndarray:
-    """PSDs ``(3, n_long // 2 + 1)`` on the grid of the long noise stretch.
+def _on_noise_grid(config: SimulationConfig, psds: np.ndarray) -> np.ndarray:
+    """PSDs ``(3, 2049)`` on the sample grid moved to the long noise stretch's grid.
 
-    Interpolated linearly from ``sample_psds`` (``psd.csv``) rather than evaluated afresh, so
-    the noise has exactly the spectrum ``psd.csv`` states: the narrow lines of the Virgo curve
-    would otherwise carry more or less power than the 0.5-Hz grid can show.
+    Interpolated linearly rather than evaluated afresh, so the noise has exactly the spectrum
+    the sample-grid table states: the narrow lines of the Virgo curve would otherwise carry
+    more or less power than the 0.5-Hz grid can show.
     """
     n_long = int(round(config.noise_duration * SAMPLE_RATE / 2)) * 2
     freqs = np.fft.rfftfreq(n_long, 1.0 / SAMPLE_RATE)
     sample_freqs = np.fft.rfftfreq(N_TIME, 1.0 / SAMPLE_RATE)
-    psds = np.stack([np.interp(freqs, sample_freqs, psd) for psd in sample_psds(config)])
-    psds[:, freqs < min(config.noise_f_low, config.seismic_f_low)] = 0.0
-    psds.setflags(write=False)
-    return psds
+    out = np.stack([np.interp(freqs, sample_freqs, psd) for psd in psds])
+    out[:, freqs < min(config.noise_f_low, config.seismic_f_low)] = 0.0
+    out.setflags(write=False)
+    return out
+
+
+@functools.lru_cache(maxsize=8)
+def noise_psds(config: SimulationConfig) -> np.ndarray:
+    """PSDs ``(3, n_long // 2 + 1)`` of ``psd.csv`` on the grid of the long noise stretch."""
+    return _on_noise_grid(config, sample_psds(config))
 
 
 def sample_psds(config: SimulationConfig) -> np.ndarray:
@@ -88,17 +113,53 @@ def sample_psds(config: SimulationConfig) -> np.ndarray:
     )
 
 
+@functools.lru_cache(maxsize=8)
+def observing_psds(config: SimulationConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Observing-run curves rescaled to the design sensitivity (``match_sensitivity``): on
+    the sample grid ``(3, 2049)`` and on the long noise grid, extended below like the design."""
+    names = tuple(config.observing_psd_names[d] for d in DETECTORS)
+    curves = detector_psds(
+        names, N_TIME, config.noise_f_low, config.seismic_f_low, config.seismic_slope
+    )
+    short = match_sensitivity(sample_psds(config), curves)
+    short.setflags(write=False)
+    return short, _on_noise_grid(config, short)
+
+
+def condition_psds(
+    config: SimulationConfig, condition: NoiseCondition | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """A sample's PSDs on the sample grid ``(3, 2049)`` and the long noise grid.
+
+    ``condition`` None (stationary noise) gives ``psd.csv`` itself, untouched.
+    """
+    if condition is None:
+        return sample_psds(config), noise_psds(config)
+    short, long = observing_psds(config) if condition.mix.any() else (None, None)
+    return condition.psd(sample_psds(config), short), condition.psd(noise_psds(config), long)
+
+
+def _sample_streams(config: SimulationConfig, split: str, index: int) -> list[np.random.Generator]:
+    """Independent streams of one sample: noise, signal, noise condition, glitches.
+
+    Children 0 and 1 are what the noise and signal always used, so options that add streams
+    leave the draws of a run without them unchanged.
+    """
+    return np.random.default_rng([config.seed, SPLITS.index(split), index]).spawn(4)
+
+
 def make_signal(
-    config: SimulationConfig, rng: np.random.Generator
+    config: SimulationConfig, rng: np.random.Generator, psd: np.ndarray
 ) -> tuple[np.ndarray, dict[str, float]]:
-    """A clean signal ``(3, N_TIME)`` scaled to a drawn network SNR, and its parameters."""
+    """A clean signal ``(3, N_TIME)`` scaled to a drawn network SNR against the sample's
+    ``psd`` ``(3, 2049)``, and its parameters."""
     params = draw_parameters(rng, config)
     target_snr = draw_snr(rng, config)
     h_plus, h_cross, epoch = polarizations(
         params, config.approximant, config.f_lower, REFERENCE_DISTANCE_MPC
     )
     signal = project(h_plus, h_cross, epoch, params, config.gps_time)
-    snrs = optimal_snr(signal, sample_psds(config), config.f_lower)
+    snrs = optimal_snr(signal, psd, config.f_lower)
     reference_snr = network_snr(snrs)
     if reference_snr <= 0:
         raise RuntimeError(f"waveform {params} leaves no power in the window")
@@ -117,17 +178,25 @@ def simulate_sample(
     """Sample ``index`` of ``split``: ``(strain (3, N_TIME), clean signal (3, N_TIME), row)``.
 
     ``row`` holds id, split, target and, for a signal, the injection parameters and SNRs
-    (NaN for noise-only samples): one row of ``injections.csv``.
+    (NaN for noise-only samples), then the noise condition and glitches when ``config`` makes
+    them: one row of ``injections.csv``. The strain is noise + glitches + signal.
     """
     sample_id = sample_ids(config)[split][index]
     target = int(split_targets(config, split)[index])
-    rng = np.random.default_rng([config.seed, SPLITS.index(split), index])
-    noise_rng, signal_rng = rng.spawn(2)
-    noise = colored_noise(noise_psds(config), noise_rng, N_TIME)
+    streams = _sample_streams(config, split, index)
+    condition = draw_condition(streams[CONDITION], config) if config.varies_psd else None
+    psd, long_psd = condition_psds(config, condition)
+    noise = colored_noise(long_psd, streams[NOISE], N_TIME)
     row: dict = {"id": sample_id, "split": split, "target": target}
     if target:
-        signal, params = make_signal(config, signal_rng)
+        signal, params = make_signal(config, streams[SIGNAL], psd)
     else:
         signal, params = np.zeros_like(noise), dict.fromkeys(SIGNAL_COLUMNS, math.nan)
     row.update(params)
+    if condition is not None:
+        row.update(condition.columns(config))
+    if config.has_glitches:
+        glitches = draw_glitches(streams[GLITCH], config)
+        noise = noise + glitch_strain(glitches, psd, config.f_lower)
+        row.update(glitch_columns(glitches))
     return noise + signal, signal, row

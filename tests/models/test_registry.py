@@ -84,10 +84,12 @@ def test_unknown_name_without_close_match() -> None:
 
 
 @pytest.mark.parametrize("name", ["resnet18", TINY_TIMM])
-def test_pretrained_refused(name: str) -> None:
-    with pytest.raises(ValueError, match=f"pretrained weights are not available for '{name}'"):
-        create_model(name, pretrained=True)
-    assert isinstance(create_model(name, pretrained=False), nn.Module)
+def test_pretrained_false_is_random_init(name: str) -> None:
+    torch.manual_seed(0)
+    first = create_model(name, pretrained=False).state_dict()
+    torch.manual_seed(0)
+    second = create_model(name).state_dict()
+    assert all(torch.equal(first[k], second[k]) for k in first)  # see test_pretrained.py
 
 
 def test_register_model(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import random
 
 import numpy as np
@@ -66,8 +67,13 @@ def test_bad_checkpoints_are_named(tmp_path, model) -> None:
     with pytest.raises(FileNotFoundError, match="missing.pt"):
         load_checkpoint(tmp_path / "missing.pt")
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
-    with pytest.raises(ValueError, match="junk.pt: not a readable checkpoint"):
+    with pytest.raises(ValueError, match="junk.pt: not a gwspec checkpoint"):
         load_checkpoint(tmp_path / "junk.pt")
+    torch.save({"model": model.state_dict(), "any": datetime.date(2021, 7, 29)},
+               tmp_path / "pickled.pt")  # refused by weights_only: torch advises on it
+    with pytest.raises(ValueError, match="pickled.pt: not a gwspec checkpoint") as refused:
+        load_checkpoint(tmp_path / "pickled.pt")
+    assert "weights_only" not in str(refused.value)
     torch.save({"model": model.state_dict()}, tmp_path / "foreign.pt")
     with pytest.raises(ValueError, match="foreign.pt: not a gwspec training checkpoint"):
         load_checkpoint(tmp_path / "foreign.pt")

@@ -11,7 +11,7 @@ import pandas as pd
 import torch
 
 from pipeline.checkpoint import load_checkpoint, load_model_from_checkpoint
-from preprocess.cache import SpectrogramCache
+from preprocess.dataset import SpectrogramCache
 from tests.pipeline.test_train import make_cache
 
 REPO = Path(__file__).resolve().parents[2]
@@ -32,7 +32,7 @@ def test_two_process_gloo_run(tmp_path) -> None:
 
     files = sorted(str(p.relative_to(run_dir)) for p in run_dir.rglob("*") if p.is_file())
     assert [f for f in files if not f.startswith("tb/")] == [
-        "best.pt", "config.json", "last.pt", "metrics.csv", "oof.csv",
+        ".gwspec", "best.pt", "config.json", "last.pt", "metrics.csv", "oof.csv",
     ]
     assert len([f for f in files if f.startswith("tb/")]) == 1  # one TensorBoard writer: rank 0
 

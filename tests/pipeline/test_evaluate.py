@@ -141,3 +141,56 @@ def test_write_report_without_injections_has_no_efficiency_plot(tmp_path) -> Non
     preds, labels = _frames(np.arange(20.0), np.array([0, 1] * 10))
     write_report(evaluate({"m": preds}, labels), tmp_path)
     assert (tmp_path / "roc.png").is_file() and not (tmp_path / "efficiency.png").exists()
+
+
+def test_glitch_noise_fpr_at_the_clean_noise_threshold(tmp_path, capsys) -> None:
+    """Glitchy noise scores high: its FPR at the clean-noise threshold, per-condition curves."""
+    rng = np.random.default_rng(8)
+    n_clean, n_glitch, n_signal = 2000, 400, 1000
+    targets = np.r_[np.zeros(n_clean + n_glitch, int), np.ones(n_signal, int)]
+    glitches = np.r_[np.zeros(n_clean, int), rng.integers(1, 3, n_glitch),
+                     rng.integers(0, 2, n_signal)]
+    snr = np.r_[np.full(n_clean + n_glitch, np.nan), rng.uniform(2, 16, n_signal)]
+    scores = np.r_[rng.normal(size=n_clean), rng.normal(2.5, 1, n_glitch),
+                   snr[-n_signal:] - 7 + 3 * glitches[-n_signal:]]
+    preds, labels = _frames(scores, targets)
+    scale = rng.uniform(0.5, 2, (len(targets), 3))
+    injections = pd.DataFrame({"id": labels["id"], "snr_network": snr, "n_glitches": glitches,
+                               **{f"psd_scale_{d}": scale[:, i]
+                                  for i, d in enumerate(("H1", "L1", "V1"))}})
+    report = evaluate({"m": preds}, labels, injections, EvaluateConfig(fpr=1e-2))
+    section = report["methods"]["m"]["noise_conditions"]
+    clean_noise = scores[:n_clean]
+    threshold = np.sort(clean_noise)[::-1][20]  # 1e-2 of 2000: 20 false alarms allowed
+    assert section["threshold_noise"] == "clean" and section["threshold"] == threshold
+    conditions = section["conditions"]
+    assert set(conditions) == {"clean", "glitch", "quiet", "loud"}
+    assert conditions["clean"]["fpr"] == pytest.approx(20 / n_clean)
+    glitch = conditions["glitch"]
+    assert glitch["n_noise"] == n_glitch
+    assert glitch["fpr"] == pytest.approx(np.mean(scores[n_clean:n_clean + n_glitch] > threshold))
+    assert glitch["fpr"] > 0.3 and glitch["fpr_ci"][0] < glitch["fpr"] < glitch["fpr_ci"][1]
+    # Signals carrying a glitch score 3 higher: detected 3 units of SNR earlier.
+    s50 = {name: conditions[name]["efficiency"]["snr_at_efficiency"]["0.5"]
+           for name in ("clean", "glitch")}
+    assert s50["glitch"] < s50["clean"] - 2
+    level = np.log(scale).mean(axis=1)
+    assert conditions["loud"]["n_noise"] == int(((level >= 0) & (targets == 0)).sum())
+    # The command prints the table.
+    preds.to_csv(tmp_path / "m.csv", index=False)
+    labels.to_csv(tmp_path / "labels.csv", index=False)
+    injections.to_csv(tmp_path / "inj.csv", index=False)
+    assert main(["evaluate", "--predictions", str(tmp_path / "m.csv"), "--labels",
+                 str(tmp_path / "labels.csv"), "--injections", str(tmp_path / "inj.csv"),
+                 "--out", str(tmp_path / "report")]) == 0
+    printed = capsys.readouterr().out
+    assert "threshold set on clean noise" in printed and "glitch" in printed
+    saved = json.loads((tmp_path / "report" / "report.json").read_text())
+    assert saved["methods"]["m"]["noise_conditions"]["conditions"]["glitch"]["fpr"] == glitch["fpr"]
+
+
+def test_no_condition_columns_no_condition_report() -> None:
+    preds, labels = _frames(np.arange(20.0), np.array([0, 1] * 10))
+    injections = pd.DataFrame({"id": labels["id"], "snr_network": np.linspace(2, 16, 20)})
+    method = evaluate({"m": preds}, labels, injections)["methods"]["m"]
+    assert "noise_conditions" not in method and "efficiency" in method

@@ -11,7 +11,7 @@ import pytest
 from pipeline.cli import main
 from pipeline.matched_filter import MatchedFilter, MatchedFilterConfig, run_matched_filter
 from pipeline.template_bank import DF, BankConfig, band_mask, build_bank
-from preprocess.layout import DETECTORS, N_TIME, SAMPLE_RATE, read_split
+from preprocess.layout import DETECTORS, N_TIME, SAMPLE_RATE, read_psd, read_split
 from preprocess.simulate.noise import colored_noise, design_psd
 
 SHIFTS = (0, 8, -30)  # samples of each detector's arrival after H1's (inside the windows)
@@ -97,3 +97,71 @@ def test_command_scores_split_in_order(simulated_data, tmp_path) -> None:
                                workers=2, progress=False)
     assert np.allclose(pd.read_csv(again)["target"], scores["target"])
     assert main(argv) == 2
+
+
+def test_scaled_psd_whitens_by_the_scale(matched_filter, psds) -> None:
+    """A signal of known SNRs against ``scale x PSD`` is recovered at those SNRs given the
+    scale, and at SNR / sqrt(scale) when the filter assumes the nominal PSD."""
+    scale = np.array([0.5, 1.0, 3.0])
+    signal = inject(matched_filter.bank.spectra[5], psds[0], 2800) * np.sqrt(scale)[:, None]
+    scaled = matched_filter(signal, scale)
+    assert scaled.detector_snr == pytest.approx(np.array(SNRS), rel=0.02)
+    assert scaled.snr == pytest.approx(10.0, rel=0.02)
+    nominal = matched_filter(signal)
+    assert nominal.detector_snr == pytest.approx(np.array(SNRS) * np.sqrt(scale), rel=0.02)
+
+
+def test_estimated_noise_level_tracks_the_scale(psds) -> None:
+    config = MatchedFilterConfig(bank=BankConfig(n_templates=2), noise_level="estimated")
+    mf = MatchedFilter(build_bank(config.bank, psds[0][0]), psds[0], config)
+    rng = np.random.default_rng(4)
+    scale = np.array([0.5, 1.0, 2.0])
+    estimates = np.array([mf.estimate_scale(mf.whiten(colored_noise(psds[1] * scale[:, None],
+                                                                    rng)))
+                          for _ in range(12)])
+    np.testing.assert_allclose(estimates.mean(0), scale, rtol=0.03)  # each one errs by ~3%
+    assert (np.abs(estimates / scale - 1) < 0.15).all()
+    # A signal barely moves the median: by a few per cent at network SNR 30.
+    signal = inject(mf.bank.spectra[0], psds[0], 3000, scale=3.0)
+    noise = colored_noise(psds[1], rng)
+    loud, quiet = (mf.estimate_scale(mf.whiten(noise + s)) for s in (signal, 0 * signal))
+    assert (loud >= quiet).all() and (loud / quiet < 1.1).all()
+    with pytest.raises(ValueError, match="unknown noise level 'median'"):
+        MatchedFilterConfig(noise_level="median")
+
+
+def test_command_noise_levels(tmp_path) -> None:
+    from preprocess.layout import load_sample, sample_path
+    from preprocess.simulate import SimulationConfig, simulate
+
+    data = simulate(SimulationConfig(n_train=0, n_test=12, seed=9, psd_scale_min=0.25,
+                                     psd_scale_max=4.0), tmp_path / "data", workers=1,
+                    progress=False)
+    base = ["baseline", "matched-filter", "--data", str(data), "--n-templates", "8",
+            "--no-progress"]
+    for level in ("auto", "nominal", "estimated"):
+        assert main([*base, "--out", str(tmp_path / f"{level}.csv"), "--noise-level", level]) == 0
+    used = {level: json.loads((tmp_path / f"{level}.json").read_text())["noise_level_used"]
+            for level in ("auto", "nominal", "estimated")}
+    assert used == {"auto": "recorded", "nominal": "nominal", "estimated": "estimated"}
+    scores = {level: pd.read_csv(tmp_path / f"{level}.csv", dtype={"id": str})
+              for level in used}
+    injections = pd.read_csv(data / "injections.csv", dtype={"id": str}).set_index("id")
+    config = MatchedFilterConfig(bank=BankConfig(n_templates=8))
+    mf = MatchedFilter(build_bank(config.bank, read_psd(data)[1][0]), read_psd(data)[1], config)
+    for sample_id, score in scores["auto"].head(3).itertuples(index=False):
+        scale = injections.loc[sample_id, [f"psd_scale_{d}" for d in DETECTORS]].to_numpy(float)
+        strain = load_sample(sample_path(data, "test", sample_id))
+        assert mf(strain, scale).snr == pytest.approx(score, rel=1e-5)
+    assert not np.allclose(scores["auto"]["target"], scores["nominal"]["target"])
+    # Estimated levels follow the recorded ones: scores close to the recorded-level scores.
+    np.testing.assert_allclose(scores["estimated"]["target"], scores["auto"]["target"], rtol=0.1)
+
+
+def test_recorded_noise_level_needs_a_record(simulated_data, tmp_path) -> None:
+    argv = ["baseline", "matched-filter", "--data", str(simulated_data), "--n-templates", "4",
+            "--no-progress", "--out", str(tmp_path / "mf.csv")]
+    assert main([*argv, "--noise-level", "recorded"]) == 2
+    assert not (tmp_path / "mf.csv").exists()
+    assert main(argv) == 0  # auto: stationary data records no scale, so the nominal PSD
+    assert json.loads((tmp_path / "mf.json").read_text())["noise_level_used"] == "nominal"

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from scipy.special import expit
 from torch import nn
 from torch.utils.data import DataLoader
 
@@ -17,11 +18,13 @@ from pipeline.cli import main
 from pipeline.predict import (
     PredictConfig,
     ensemble,
+    mean_probability_logit,
     predict,
     predict_probabilities,
     swap_ligo_channels,
 )
-from preprocess.cache import SpectrogramCache, read_manifest, write_cache
+from preprocess.cache import read_manifest, write_cache
+from preprocess.dataset import SpectrogramCache
 from preprocess.layout import read_split
 from preprocess.provenance import library_versions
 
@@ -130,7 +133,44 @@ def test_refuses_other_cache_config_and_id_mismatch(simulated_data, tmp_path) ->
         predict(cache, "test", [other], progress=False)
     short = make_cache(tmp_path / "short", ids[1:])
     good = make_checkpoint(tmp_path / "good.pt", short, seed=1)
-    with pytest.raises(ValueError, match=f"not in the cache, first '{ids[0]}'"):
+    with pytest.raises(ValueError, match=f"have no prediction, first '{ids[0]}'"):
         predict(short, "test", [good], data=simulated_data, progress=False)
     assert main(["predict", "--cache", str(cache), "--checkpoint", str(other), "--out",
                  str(tmp_path / "x.csv"), "--no-progress"]) == 2
+
+
+def test_rejected_samples_never_vanish_from_a_submission(simulated_data, tmp_path) -> None:
+    """A cache that build-cqt --skip-bad left without one test sample: predict (without --data)
+    refuses, naming the id and why it was rejected; --fill-missing completes the submission."""
+    ids = read_split(simulated_data, "test")["id"].tolist()
+    images = np.random.default_rng(0).normal(size=(len(ids) - 1, *IMAGE)).astype(np.float16)
+    cache = tmp_path / "cache"
+    write_cache(cache, images, ids[1:], np.full(len(ids) - 1, -1), CACHE_CONFIG,
+                info={"split": "test", "data": str(simulated_data)},
+                rejected={ids[0]: "holds NaN or infinite values"})
+    good = make_checkpoint(tmp_path / "good.pt", cache, seed=1)
+    with pytest.raises(ValueError, match=f"first '{ids[0]}' \\(holds NaN.*--fill-missing"):
+        predict(cache, "test", [good], progress=False)
+    out = tmp_path / "submission.csv"
+    assert main(["predict", "--cache", str(cache), "--checkpoint", str(good), "--out", str(out),
+                 "--no-progress"]) == 2
+    assert not out.exists()
+    assert main(["predict", "--cache", str(cache), "--checkpoint", str(good), "--out", str(out),
+                 "--fill-missing", "0.5", "--no-progress"]) == 0
+    submission = pd.read_csv(out, dtype={"id": str})
+    assert submission["id"].tolist() == ids
+    assert submission["target"].iloc[0] == 0.5
+    assert submission["logit"].iloc[0] == 0.0
+
+
+def test_order_is_kept_where_probabilities_saturate() -> None:
+    """Logits far beyond float64's sigmoid resolution: the probabilities tie at 1.0, the logit
+    column keeps every sample's order, also through the mean of two models with TTA."""
+    logits = np.array([40.0, 45.0, 50.0, 60.0, 80.0])
+    two = np.stack([logits, logits + 1.0])
+    assert (expit(logits) == 1.0).all()
+    combined = mean_probability_logit(two, axis=0)
+    assert np.array_equal(np.argsort(combined), np.arange(5))
+    assert mean_probability_logit(np.array([[1.5], [-0.5]]), axis=0)[0] == pytest.approx(
+        np.log(np.mean(expit([1.5, -0.5])) / (1 - np.mean(expit([1.5, -0.5])))))
+

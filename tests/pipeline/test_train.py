@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from scipy.special import expit
 
 import pipeline.train as train_module
 from models import UnknownModelError
@@ -79,11 +80,11 @@ def test_run_writes_metrics_checkpoints_and_oof(trained) -> None:
     assert len(list((run_dir / "tb").glob("events.out.tfevents.*"))) == 1
 
     oof = pd.read_csv(run_dir / "oof.csv")
-    assert list(oof.columns) == ["id", "target", "prediction"] and len(oof) == 10  # 48 / 5
+    assert list(oof.columns) == ["id", "target", "prediction", "logit"] and len(oof) == 10
     assert oof["prediction"].between(0, 1).all() and set(oof["target"]) == {0, 1}
+    np.testing.assert_allclose(expit(oof["logit"]), oof["prediction"], rtol=1e-12)
     from sklearn.metrics import roc_auc_score
-    assert roc_auc_score(oof["target"], oof["prediction"]) == pytest.approx(result.best_auc,
-                                                                            abs=1e-6)
+    assert roc_auc_score(oof["target"], oof["logit"]) == pytest.approx(result.best_auc, abs=1e-9)
 
 
 def test_resume_reproduces_an_uninterrupted_run(trained, tmp_path, monkeypatch) -> None:

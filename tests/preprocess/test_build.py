@@ -13,9 +13,10 @@ import torch
 
 import preprocess.build as build_module
 from preprocess.build import BuildOptions, build_cache
-from preprocess.cache import SpectrogramCache, read_manifest
+from preprocess.cache import read_manifest
 from preprocess.cli import main
 from preprocess.cqt import CQT, CQTConfig
+from preprocess.dataset import SpectrogramCache
 from preprocess.layout import BadSampleError, load_sample, read_split, sample_path
 from preprocess.whiten import WhitenConfig, Whitener
 
@@ -112,7 +113,8 @@ def test_interrupted_build_resumes_identically(tmp_path, monkeypatch):
         build_cache(tmp_path / "data", "train", tmp_path / "resumed", options=QUIET)
     monkeypatch.undo()
     left = sorted(p.name for p in (tmp_path / "resumed").iterdir())
-    assert left == ["build.json", "psd.npy", "shard-00000.h5", "shard-00001.h5"]  # no temp file
+    # no temporary file
+    assert left == [".gwspec", "build.json", "psd.npy", "shard-00000.h5", "shard-00001.h5"]
 
     resumed = build_cache(tmp_path / "data", "train", tmp_path / "resumed", options=QUIET)
     assert resumed.skipped == [0, 1] and resumed.built == [2, 3]
@@ -144,7 +146,7 @@ def test_other_settings_are_refused(tmp_path):
     with pytest.raises(ValueError, match=r"cqt\.hop_length: cache has 32, requested 64"):
         build_cache(tmp_path / "data", "train", tmp_path / "c", CQTConfig(hop_length=64),
                     options=QUIET)
-    with pytest.raises(ValueError, match=r"info\.shard_size"):
+    with pytest.raises(ValueError, match=r"layout\.shard_size"):
         build_cache(tmp_path / "data", "train", tmp_path / "c",
                     options=BuildOptions(**{**vars(QUIET), "shard_size": 4}))
     code = main(["build-cqt", "--data", str(tmp_path / "data"), "--split", "train", "--out",
@@ -166,13 +168,19 @@ def _spoil(root, ids, kind):
     if kind == "missing":
         sample_path(root, "train", ids[10]).unlink()
         return ids[10], "missing"
+    if kind == "empty":
+        sample_path(root, "train", ids[9]).write_bytes(b"")
+        return ids[9], "unreadable .npy"
+    if kind == "int16":
+        np.save(sample_path(root, "train", ids[10]), np.ones((3, 4096), np.int16))
+        return ids[10], "dtype int16"
     extra = sample_path(root, "train", "fffnolabel")
     extra.parent.mkdir(parents=True, exist_ok=True)
     np.save(extra, np.zeros((3, 4096)))
     return "fffnolabel", "missing from training_labels.csv"
 
 
-@pytest.mark.parametrize("kind", ["shape", "nan", "missing", "unlabelled"])
+@pytest.mark.parametrize("kind", ["shape", "nan", "missing", "empty", "int16", "unlabelled"])
 def test_bad_sample_stops_with_its_name(tmp_path, capsys, kind):
     ids = _tiny_layout(tmp_path / "data")
     bad_id, reason = _spoil(tmp_path / "data", ids, kind)
@@ -183,9 +191,10 @@ def test_bad_sample_stops_with_its_name(tmp_path, capsys, kind):
         assert (tmp_path / "c" / "shard-00000.h5").is_file()
         assert not (tmp_path / "c" / "shard-00001.h5").exists()
     code = main(["build-cqt", "--data", str(tmp_path / "data"), "--split", "train", "--out",
-                 str(tmp_path / "c"), "--shard-size", "8", "--batch-size", "4", "--workers", "0",
-                 "--no-progress"])
-    assert code == 2 and bad_id in capsys.readouterr().err
+                 str(tmp_path / "c"), "--shard-size", "8", "--batch-size", "4", "--workers", "1",
+                 "--no-progress"])  # read in a DataLoader worker: still one line
+    err = capsys.readouterr().err
+    assert code == 2 and bad_id in err and len(err.strip().splitlines()) == 1
 
 
 def test_skip_bad_records_every_rejection(tmp_path, caplog):
@@ -234,3 +243,76 @@ def test_bad_threads_are_refused(tmp_path):
     with pytest.raises(ValueError, match="threads"):
         build_cache(tmp_path / "data", "train", tmp_path / "c",
                     options=BuildOptions(threads=-1, workers=0, progress=False))
+
+
+def test_one_absurd_sample_is_named_and_poisons_nothing(tmp_path, capsys):
+    """One value of 1e30 in a noise-only sample: the build stops before writing an image,
+    naming file, id and --skip-bad; with --skip-bad the PSD and every image stay finite."""
+    ids = _tiny_layout(tmp_path / "data")
+    path = sample_path(tmp_path / "data", "train", ids[0])  # target 0: feeds the PSD
+    array = np.load(path)
+    array[0, 100] = 1e30
+    np.save(path, array)
+    argv = ["build-cqt", "--data", str(tmp_path / "data"), "--split", "train", "--out",
+            str(tmp_path / "c"), "--shard-size", "8", "--batch-size", "4", "--workers", "0",
+            "--no-progress"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and str(path) in err and ids[0] in err
+    assert "implausible" in err and "--skip-bad" in err
+    assert not list((tmp_path / "c").glob("*.h5")) and not (tmp_path / "c" / "psd.npy").exists()
+    assert main([*argv, "--skip-bad"]) == 0
+    manifest = read_manifest(tmp_path / "c")
+    assert list(manifest.rejected) == [ids[0]] and np.isfinite(manifest.psd).all()
+    images = SpectrogramCache(tmp_path / "c", in_memory=True)._images
+    assert images.shape[0] == len(ids) - 1 and (images.flatten(2).abs().amax(-1) > 0).all()
+
+
+def test_a_stored_non_finite_psd_is_never_reused(tmp_path):
+    _tiny_layout(tmp_path / "data")
+    interrupted = tmp_path / "c"
+    build_cache(tmp_path / "data", "train", interrupted, options=QUIET)
+    (interrupted / "manifest.json").unlink()
+    np.save(interrupted / "psd.npy", np.full((3, 2049), np.nan))
+    with pytest.raises(ValueError, match=r"psd\.npy: the stored PSD holds NaN"):
+        build_cache(tmp_path / "data", "train", interrupted, options=QUIET)
+
+
+def test_a_moved_data_folder_resumes_the_same_cache(tmp_path, monkeypatch):
+    """Only what changes the pixels is the cache's identity, not where the data lived."""
+    _tiny_layout(tmp_path / "data")
+    build_cache(tmp_path / "data", "train", tmp_path / "clean", options=QUIET)
+    real_write = build_module.write_shard
+
+    def crash_after_first(path, *args, **kwargs):
+        real_write(path, *args, **kwargs)
+        raise KeyboardInterrupt("killed")
+
+    monkeypatch.setattr(build_module, "write_shard", crash_after_first)
+    with pytest.raises(KeyboardInterrupt):
+        build_cache(tmp_path / "data", "train", tmp_path / "c", options=QUIET)
+    monkeypatch.undo()
+    (tmp_path / "data").rename(tmp_path / "moved")
+    report = build_cache(tmp_path / "moved", "train", tmp_path / "c", options=QUIET)
+    assert report.skipped == [0] and report.built == [1]
+    assert _image_bytes(tmp_path / "c") == _image_bytes(tmp_path / "clean")
+
+
+def test_a_damaged_shard_is_reported_and_rebuilt(tmp_path, capsys):
+    _tiny_layout(tmp_path / "data")
+    out = tmp_path / "c"
+    build_cache(tmp_path / "data", "train", out, options=QUIET)
+    clean = _image_bytes(out)
+    with h5py.File(out / "shard-00001.h5") as f:
+        info = f["images"].id.get_chunk_info(0)
+    with open(out / "shard-00001.h5", "r+b") as handle:
+        handle.seek(info.byte_offset + 100)
+        handle.write(b"\xff" * 32)
+    assert main(["inspect", str(out), "--verify"]) == 2
+    captured = capsys.readouterr()
+    assert "shard-00001.h5: rows 0-3 are damaged" in captured.out
+    assert "1 damaged part(s)" in captured.err and len(captured.err.splitlines()) == 1
+    report = build_cache(tmp_path / "data", "train", out, options=QUIET)
+    assert report.built == [1] and report.skipped == [0]
+    assert _image_bytes(out) == clean
+    assert main(["inspect", str(out), "--verify"]) == 0

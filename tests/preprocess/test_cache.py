@@ -10,15 +10,11 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, default_collate
 
-from preprocess.cache import (
-    CacheError,
-    ContiguousBatchSampler,
-    SpectrogramCache,
-    collate_batch,
-    read_manifest,
-    write_cache,
-)
+from preprocess.cache import CacheError, read_manifest, verify_cache, write_cache
+from preprocess.dataset import SpectrogramCache, collate_batch
+from preprocess.errors import one_line
 from preprocess.provenance import config_hash
+from preprocess.samplers import ContiguousBatchSampler
 
 SHAPE = (3, 5, 7)  # tiny (3, F, T) images
 
@@ -204,3 +200,36 @@ def test_lazy_reads_in_workers_match_memory(tmp_path):
         np.testing.assert_array_equal(image.numpy(), images[subset[items]])
         seen += batch_ids
     assert sorted(seen) == sorted(lazy.ids)
+
+
+def damage_chunk(path, chunk: int = 1, nbytes: int = 64) -> None:
+    """Overwrite ``nbytes`` in the middle of one stored chunk of a shard's images."""
+    with h5py.File(path, "r") as f:
+        info = f["images"].id.get_chunk_info(chunk)
+    with open(path, "r+b") as handle:
+        handle.seek(info.byte_offset + info.size // 2)
+        handle.write(bytes(range(nbytes)))
+
+
+def test_damaged_bytes_are_named_never_served(tmp_path):
+    """A few damaged bytes inside one shard's image data: every read path refuses with the
+    shard and rows, and verification lists exactly that chunk."""
+    root, *_ = _make(tmp_path, n=40, shard_size=40)
+    with h5py.File(root / "shard-00000.h5") as f:
+        assert f["images"].fletcher32 and f["ids"].fletcher32 and f["images"].chunks[0] == 40
+    root2, *_ = _make(tmp_path / "small", n=40, shard_size=40)
+    assert verify_cache(root) == []
+    damage_chunk(root / "shard-00000.h5", chunk=0)
+    with pytest.raises(CacheError, match=r"shard-00000\.h5: rows 0-39 are damaged"):
+        SpectrogramCache(root, in_memory=True)
+    lazy = SpectrogramCache(root)
+    with pytest.raises(CacheError, match=r"shard-00000\.h5: rows \d+-\d+ are damaged"):
+        lazy[3]
+    loader = DataLoader(SpectrogramCache(root), batch_size=8, num_workers=1,
+                        collate_fn=collate_batch)
+    with pytest.raises(CacheError) as caught:
+        list(loader)
+    assert "rows" in one_line(caught.value) and "\n" not in one_line(caught.value)
+    problems = verify_cache(root)
+    assert len(problems) == 1 and "shard-00000.h5: rows 0-39 are damaged" in problems[0]
+    assert verify_cache(root2) == []

@@ -8,8 +8,9 @@ import matplotlib.image as mpimg
 import numpy as np
 import pandas as pd
 
-from preprocess.cache import SpectrogramCache, read_manifest, write_cache
+from preprocess.cache import read_manifest, write_cache
 from preprocess.cli import main
+from preprocess.dataset import SpectrogramCache
 from preprocess.inspect import manifest_table
 
 

@@ -20,7 +20,7 @@ def test_same_seed_same_bytes_whatever_the_workers(tmp_path: Path) -> None:
     config = SimulationConfig(n_train=40, n_test=8, seed=5)  # 3 chunks: the pool shares them out
     one = _files(simulate(config, tmp_path / "one", workers=1, progress=False))
     two = _files(simulate(config, tmp_path / "two", workers=2, progress=False))
-    assert len(one) == 48 + 6 and one.keys() == two.keys()
+    assert len(one) == 48 + 6 + 1 and one.keys() == two.keys()  # samples, tables, .gwspec
     assert all(one[name] == two[name] for name in one)
     other = _files(
         simulate(SimulationConfig(n_train=40, n_test=8, seed=6), tmp_path / "other", workers=1,
@@ -86,6 +86,7 @@ def test_interrupted_run_is_recognisably_incomplete(
     with pytest.raises(KeyboardInterrupt):
         simulate(SimulationConfig(n_train=8, n_test=0), out, workers=1, progress=False)
     assert len(list(out.rglob("*.npy"))) == 5  # whole files only, no temporary names
-    assert not list(out.rglob(".*")) and not (out / "simulation.json").exists()
-    with pytest.raises(FileExistsError, match="holds an incomplete run or data"):
+    assert [p.name for p in out.rglob(".*")] == [".gwspec"]  # the folder's owner marker
+    assert not (out / "simulation.json").exists()
+    with pytest.raises(FileExistsError, match="holds an incomplete run; pass --overwrite"):
         simulate(SimulationConfig(n_train=8, n_test=0), out, workers=1, progress=False)

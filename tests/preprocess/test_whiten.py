@@ -14,6 +14,7 @@ from preprocess.whiten import (
     bandpass_response,
     estimate_psd,
     periodograms,
+    power_outliers,
     taper,
 )
 
@@ -97,3 +98,19 @@ def test_config_checks():
         estimate_psd([], WhitenConfig())
     with pytest.raises(ValueError, match="needs a PSD"):
         Whitener(None, WhitenConfig())
+
+
+def test_one_loud_sample_cannot_move_the_psd(simulated_data, caplog):
+    """A noise sample 100x too loud (plausible amplitude, absurd power) is left out of the
+    average; ordinary level drifts (x0.5..x2 in power) stay in."""
+    config = WhitenConfig()
+    noise = _noise(simulated_data, "train", read_split(simulated_data, "train"))
+    clean = estimate_psd(noise[1:], config)
+    loud = noise.copy()
+    loud[0, 1] *= 100.0
+    np.testing.assert_array_equal(estimate_psd(loud, config), clean)
+    assert any("left out 1 of" in r.getMessage() for r in caplog.records)
+    drifting = noise * np.sqrt(np.linspace(0.5, 2.0, len(noise)))[:, None, None]
+    assert not power_outliers(periodograms(drifting, config), config).any()
+    with pytest.raises(ValueError, match="no usable noise-only samples"), np.errstate(all="ignore"):
+        estimate_psd([np.full((3, 4096), 1e300)] * 3, config)  # every power infinite

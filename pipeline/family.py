@@ -1,0 +1,281 @@
+"""A family of models trained alike on one cache, member after member, then compared.
+
+Every member trains with the same ``TrainConfig`` (epochs, batch size, seed, folds, ...) through
+``pipeline.train.fit``; only the model changes. Layout of ``out``::
+
+    family.json                   the family's configuration and library versions
+    <member>/fold<K>/             one training run per fold (best.pt, last.pt, oof.csv, ...)
+    <member>/oof.csv              the member's out-of-fold predictions over its folds
+    <member>/test.csv             its test predictions (mean over its folds' best.pt), if asked
+    <member>/member.json          its measured costs and scores: the member is finished
+    ensemble_weights.json, ensembles/, family.csv, family.md, auc_vs_*.png, report/
+                                  the comparison (``pipeline.family_report``)
+
+The job resumes member by member: a fold whose run holds oof.csv is not retrained, one holding
+only last.pt resumes from it, and measurements and test predictions are made once. A member
+that raises is logged and reported; the others still run. Under torchrun every member trains
+with DDP and rank 0 alone measures, predicts and writes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+import torch.distributed as dist
+from sklearn.metrics import roc_auc_score
+from torch.utils.data import DataLoader
+
+from models import check_model_name, list_models, resnet_name
+from models.pretrained import IMAGENET
+from pipeline.checkpoint import load_model_from_checkpoint
+from pipeline.config import TrainConfig
+from pipeline.costs import PeakMemory, count_parameters, inference_rate, multiply_adds
+from pipeline.data import fold_indices
+from pipeline.distributed import resolve_device
+from pipeline.family_report import write_comparison
+from pipeline.predict import PredictConfig, predict, write_predictions
+from pipeline.train import fit
+from preprocess.dataset import SpectrogramCache
+from preprocess.outputs import claim_dir
+from preprocess.provenance import atomic_path, library_versions, write_json_atomic
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class FamilyConfig:
+    """Which members to train on which folds, how, and what to score them on."""
+
+    members: list[str]  # model names (models.create_model), trained in this order
+    train: TrainConfig  # shared recipe; model, model_kwargs, fold, out, resume set per member
+    out: str  # the family's directory
+    folds: list[int] = field(default_factory=lambda: [0])  # validation folds to train
+    resnet_kwargs: dict[str, Any] = field(default_factory=dict)  # our ResNets only, e.g. stem
+    test_cache: str = ""  # a test cache to predict (optional)
+    labels: str = ""  # its id,target labels: test AUC, TPR at fixed FPR (optional)
+    injections: str = ""  # the simulator's injections.csv: efficiency vs SNR (optional)
+    tta: bool = False  # LIGO-swap test-time augmentation for the test predictions
+    inference_batches: int = 5  # validation batches timed for the inference rate
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` naming the first inconsistent setting."""
+        if not self.members:
+            raise ValueError("no family members: give --depths or --model")
+        if len(set(self.members)) != len(self.members):
+            raise ValueError(f"members repeat: {self.members}")
+        for name in self.members:
+            check_model_name(name)
+        if not self.folds:
+            raise ValueError("no fold to train")
+        for fold in self.folds:
+            replace(self.train, fold=fold).validate()
+        if self.labels and not self.test_cache:
+            raise ValueError("labels given without a test cache to score")
+        if self.injections and not self.labels:
+            raise ValueError("injections given without labels")
+        source = self.train.pretrained
+        if source and source != IMAGENET and not Path(source).is_file():
+            raise FileNotFoundError(f"{source}: no such pretrained weights file")
+        if self.inference_batches < 1:
+            raise ValueError(f"inference_batches must be >= 1, got {self.inference_batches}")
+
+
+def member_names(depths: Sequence[int] = (), models: Sequence[str] = ()) -> list[str]:
+    """ResNets of ``depths`` (ascending) then ``models``, without repeats."""
+    names = [resnet_name(d) for d in sorted(set(depths))] + list(models)
+    return list(dict.fromkeys(names))
+
+
+def resnet_depth(name: str) -> int | None:
+    """Depth of one of our ResNets (``resnet50`` -> 50), None for any other model."""
+    match = re.fullmatch(r"resnet(\d+)", name)
+    return int(match[1]) if match and name in list_models(include_timm=False) else None
+
+
+def member_dir(config: FamilyConfig, name: str) -> Path:
+    return Path(config.out) / name
+
+
+def fold_config(config: FamilyConfig, name: str, fold: int) -> TrainConfig:
+    """The member's run on ``fold``: resumed when its directory holds last.pt."""
+    run_dir = member_dir(config, name) / f"fold{fold}"
+    kwargs = dict(config.resnet_kwargs) if resnet_depth(name) else {}
+    return replace(config.train, model=name, model_kwargs=kwargs, fold=fold, out=str(run_dir),
+                   resume=(run_dir / "last.pt").is_file())
+
+
+def _is_main() -> bool:
+    return os.environ.get("RANK", "0") == "0"
+
+
+class _ProcessGroups:
+    """Under torchrun, a fresh process group for each run on one store kept for the family.
+
+    ``fit`` joins a group when none exists and destroys it when done. Destroying resets torch's
+    group numbering, so a second group rendezvousing on torchrun's store would read the first
+    one's stale addresses; each run's group therefore gets its own prefix of the store.
+    """
+
+    def __init__(self) -> None:
+        self.world_size = int(os.environ.get("WORLD_SIZE", "1"))
+        self.store = next(dist.rendezvous("env://"))[0] if self.world_size > 1 else None
+        self.runs = 0
+
+    def join(self, device: torch.device) -> None:
+        """Create the next run's process group (no-op in a single process)."""
+        if self.store is None or dist.is_initialized():
+            return
+        self.runs += 1
+        if device.type == "cuda":
+            torch.cuda.set_device(device)
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo",
+                                store=dist.PrefixStore(f"family-run-{self.runs}", self.store),
+                                rank=int(os.environ["RANK"]), world_size=self.world_size)
+
+
+def train_member(config: FamilyConfig, name: str, device: torch.device,
+                 groups: _ProcessGroups) -> list[Path]:
+    """Train (or resume) every unfinished fold of ``name``; returns the folds' run directories."""
+    run_dirs = []
+    for fold in config.folds:
+        train = fold_config(config, name, fold)
+        run_dir = Path(train.out)
+        run_dirs.append(run_dir)
+        if (run_dir / "oof.csv").is_file():
+            log.info("%s fold %d: finished earlier, not retrained", name, fold)
+            continue
+        log.info("%s fold %d: %s", name, fold, "resuming" if train.resume else "training")
+        groups.join(device)
+        with PeakMemory(device) as peak:
+            fit(train)
+        if _is_main():
+            write_json_atomic(run_dir / "peak_memory.json", {"mib": peak.mib, "kind": peak.kind})
+    return run_dirs
+
+
+def _validation_batches(config: FamilyConfig, run_dir: Path) -> list[torch.Tensor]:
+    """The first ``inference_batches`` batches ``(B, C, F, T)`` of a run's validation fold."""
+    train = TrainConfig.from_dict(_saved_config(run_dir))
+    index = SpectrogramCache(train.cache)
+    _, val = fold_indices(index.ids, index.targets, train.folds, train.fold, train.seed)
+    chosen = val[: config.inference_batches * train.batch_size]
+    data = SpectrogramCache(train.cache, indices=chosen, in_memory=True)
+    return [images for images, _, _ in DataLoader(data, batch_size=train.batch_size)]
+
+
+def _saved_config(run_dir: Path) -> dict[str, Any]:
+    return json.loads((run_dir / "config.json").read_text())["config"]
+
+
+def measure_member(config: FamilyConfig, name: str, run_dirs: Sequence[Path],
+                   device: torch.device) -> dict[str, Any]:
+    """The member's row of the comparison from its finished runs; writes oof.csv, member.json."""
+    history = pd.concat([pd.read_csv(d / "metrics.csv").assign(fold=i)
+                         for i, d in enumerate(run_dirs)])
+    oof = pd.concat([pd.read_csv(d / "oof.csv", dtype={"id": str}) for d in run_dirs])
+    with atomic_path(member_dir(config, name) / "oof.csv") as tmp:
+        oof.to_csv(tmp, index=False)
+    model, checkpoint = load_model_from_checkpoint(run_dirs[0] / "best.pt")
+    saved = _saved_config(run_dirs[0])
+    amp_dtype = getattr(torch, saved["amp_dtype"]) if saved["amp"] else None
+    memory = [_read_json(d / "peak_memory.json") for d in run_dirs]
+    known = [m["mib"] for m in memory if m and m.get("mib") is not None]
+    row = {
+        "name": name,
+        "kind": "member",
+        "depth": resnet_depth(name),
+        "params": count_parameters(model),
+        "macs": multiply_adds(model, checkpoint["image_shape"]),
+        "train_images_per_s": float(history["images_per_s"].mean()),
+        "infer_images_per_s": inference_rate(model, _validation_batches(config, run_dirs[0]),
+                                             device, amp_dtype),
+        "peak_mem_mib": max(known) if known else None,
+        "peak_mem_kind": next((m["kind"] for m in memory if m), None),
+        "epochs": float(history.groupby("fold")["epoch"].max().mean()),
+        "best_val_auc": float(history.groupby("fold")["val_auc"].max().mean()),
+        "oof_auc": float(roc_auc_score(oof["target"], oof["prediction"])),
+        "folds": list(config.folds),
+    }
+    write_json_atomic(member_dir(config, name) / "member.json", row)
+    log.info("%s: best val AUC %.4f, out-of-fold AUC %.4f", name, row["best_val_auc"],
+             row["oof_auc"])
+    return row
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def predict_member_test(config: FamilyConfig, name: str, checkpoints: Sequence[str],
+                        device: torch.device) -> Path:
+    """The member's test predictions (mean over its folds' best.pt) as ``<member>/test.csv``."""
+    predict_config = PredictConfig(tta=config.tta, batch_size=config.train.batch_size,
+                                   device=str(device))
+    frame = predict(config.test_cache, "test", checkpoints, predict_config, progress=False)
+    return write_predictions(frame, member_dir(config, name) / "test.csv", predict_config,
+                             checkpoints, config.test_cache)
+
+
+def run_member(config: FamilyConfig, name: str, device: torch.device,
+               groups: _ProcessGroups) -> dict[str, Any] | None:
+    """Train, measure and predict what of ``name`` is not done yet; its row (rank 0 only)."""
+    run_dirs = train_member(config, name, device, groups)
+    if not _is_main():
+        return None
+    row = _read_json(member_dir(config, name) / "member.json")
+    if row is None or row["folds"] != list(config.folds):
+        row = measure_member(config, name, run_dirs, device)
+    row["checkpoints"] = [str(d / "best.pt") for d in run_dirs]
+    test = member_dir(config, name) / "test.csv"
+    saved = _read_json(test.with_suffix(".json"))
+    if config.test_cache and (saved is None or saved["checkpoints"] != row["checkpoints"]):
+        predict_member_test(config, name, row["checkpoints"], device)
+    return row
+
+
+@dataclass
+class FamilyRun:
+    """The finished members' rows, the failures (member -> one-line reason) and the comparison
+    (``pipeline.family_report.COLUMNS``; None on ranks other than 0)."""
+
+    rows: list[dict[str, Any]]
+    failures: dict[str, str]
+    table: pd.DataFrame | None = None
+
+
+def run_family(config: FamilyConfig) -> FamilyRun:
+    """Run every member in turn (see the module doc); a member's exception is caught and
+    reported, so the others still run. ``KeyboardInterrupt`` stops the family."""
+    config.validate()
+    device = resolve_device(config.train.device, int(os.environ.get("LOCAL_RANK", "0")))
+    if _is_main():
+        claim_dir(config.out, "family")
+        write_json_atomic(Path(config.out) / "family.json", {
+            "members": config.members, "config": asdict(config), "versions": library_versions(),
+        })
+    rows, failures, groups = [], {}, _ProcessGroups()
+    for name in config.members:
+        try:
+            row = run_member(config, name, device, groups)
+        except Exception as error:  # one member's failure must not stop the family
+            log.exception("%s failed", name)
+            failures[name] = f"{type(error).__name__}: {(str(error).splitlines() or [''])[0]}"
+            continue
+        if row is not None:
+            rows.append(row)
+    if not _is_main():
+        return FamilyRun(rows, failures)
+    table = write_comparison(config.out, rows, failures, labels=config.labels,
+                             injections=config.injections, test=bool(config.test_cache),
+                             seed=config.train.seed)
+    return FamilyRun(rows, failures, table)
+

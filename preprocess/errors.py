@@ -1,0 +1,80 @@
+"""Errors every command expects, and how a command line reports them: one line, exit status 2.
+
+Library code raises; ``run_command`` (used by both CLIs) turns an expected error into one line
+that names the file and the problem. Errors raised inside a DataLoader worker arrive wrapped in
+the worker's traceback; only their last line, the original message, is shown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import re
+import sys
+from pathlib import Path
+
+DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+
+
+class DiskFullError(OSError):
+    """A write needs more space than the disk holding ``path`` has free."""
+
+    def __init__(self, path: str | Path, needed: int, free: int):
+        self.path, self.needed, self.free = Path(path), int(needed), int(free)
+        super().__init__(
+            errno.ENOSPC,
+            f"{self.path}: not enough disk space: needs about {_megabytes(needed)}, "
+            f"{_megabytes(free)} free; free some space and re-run (completed work is kept)",
+        )
+
+    def __str__(self) -> str:
+        return self.strerror or ""
+
+
+def _megabytes(n: int) -> str:
+    return f"{n / 1e6:.1f} MB" if n < 1e9 else f"{n / 1e9:.2f} GB"
+
+
+def is_disk_full(error: BaseException) -> bool:
+    """Whether an ``OSError`` (from Python, numpy, torch or HDF5) means the disk is full."""
+    if isinstance(error, OSError) and error.errno in DISK_FULL_ERRNOS:
+        return True
+    text = str(error)
+    return "No space left on device" in text or "errno = 28" in text or "Disk quota" in text
+
+
+# What a command line reports as one line (exit status 2) instead of a traceback.
+EXPECTED_ERRORS: tuple[type[BaseException], ...] = (
+    ValueError,  # bad settings or input (LayoutError, BadSampleError, CacheError, ...)
+    FileExistsError,
+    FileNotFoundError,
+    NotADirectoryError,
+    IsADirectoryError,
+    PermissionError,
+    DiskFullError,
+)
+
+
+def one_line(error: BaseException) -> str:
+    """The message of ``error`` as one line (the original message of a DataLoader worker's)."""
+    text = str(error)
+    if "Original Traceback" in text:
+        last = [line for line in text.splitlines() if line.strip()][-1]
+        match = re.match(r"^[\w.]+: (.*)$", last.strip())
+        text = match.group(1) if match else last
+    return " ".join(text.split())
+
+
+def run_command(prog: str, args: argparse.Namespace) -> int:
+    """Run ``args.func(args)``; an expected error prints ``prog command: error: ...``, exit 2."""
+    try:
+        return int(args.func(args) or 0)
+    except EXPECTED_ERRORS as error:
+        print(f"{prog} {args.command}: error: {one_line(error)}", file=sys.stderr)
+        return 2
+    except OSError as error:
+        if not is_disk_full(error):
+            raise
+        print(f"{prog} {args.command}: error: {one_line(error)}; free some space and re-run "
+              "(completed work is kept)", file=sys.stderr)
+        return 2
