@@ -150,7 +150,11 @@ def check_cache_compatible(checkpoint: dict[str, Any], manifest: CacheManifest) 
     """
     if checkpoint["cache_config_hash"] == manifest.config_hash:
         return
-    diffs = dict_differences(checkpoint["cache_config"], manifest.config)
+    # The format version changes how images are stored (checksums), never their values.
+    every = dict_differences(checkpoint["cache_config"], manifest.config)
+    diffs = [d for d in every if not d.startswith("format_version:")]
+    if every and not diffs:
+        return
     detail = "; ".join(diffs) if diffs else "configuration hashes differ"
     raise ValueError(
         f"{manifest.root}: cache configuration differs from the one the model was trained on "

@@ -230,9 +230,8 @@ class _ShardComputer:
     def __init__(self, psd: np.ndarray | None, whiten: WhitenConfig, cqt: CQTConfig,
                  device: torch.device, normalize: NormalizeConfig = NormalizeConfig()):
         self.device = device
-        self.cqt = CQT(cqt)
-        level, rows = normalizers(normalize, whiten, self.cqt)  # made on the CPU
-        self.cqt = self.cqt.to(device)
+        self.cqt = CQT(cqt).to(device)
+        level, rows = normalizers(normalize, whiten, self.cqt)
         self.whitener = Whitener(psd, whiten, level).to(device)  # sample-psd divides spectra
         self.rows = rows.to(device)  # row-median divides |CQT| rows
         self.image_shape = self.cqt.image_shape(len(DETECTORS), whiten.n_time)

@@ -51,6 +51,7 @@ from preprocess.provenance import (
 logger = logging.getLogger(__name__)
 
 CACHE_FORMAT_VERSION = 2  # 2: Fletcher-32 checksums on every dataset
+READABLE_VERSIONS = (1, 2)  # 1: the same images without checksums (read, but not verifiable)
 MANIFEST_NAME = "manifest.json"
 PSD_NAME = "psd.npy"
 CHUNK_ROWS = 64  # samples per HDF5 chunk: one aligned training batch is one contiguous read
@@ -268,9 +269,9 @@ def read_manifest(root: str | Path) -> CacheManifest:
     try:
         raw = json.loads(path.read_text())
         version = int(raw["format_version"])
-        if version != CACHE_FORMAT_VERSION:
+        if version not in READABLE_VERSIONS:
             raise CacheError(
-                f"{path}: cache format version {version}, this code reads {CACHE_FORMAT_VERSION} "
+                f"{path}: cache format version {version}, this code reads {READABLE_VERSIONS} "
                 "(rebuild it with preprocess build-cqt into a new --out)"
             )
         shards = [ShardRecord(**s) for s in raw["shards"]]
@@ -378,8 +379,14 @@ def verify_shard(path: Path, chunk_rows: int = CHUNK_ROWS) -> list[str]:
 
 
 def verify_cache(root: str | Path) -> list[str]:
-    """Check a complete cache: manifest, PSD and every chunk of every shard; the problems found."""
+    """Check a complete cache: manifest, PSD and every chunk of every shard; the problems found.
+
+    A format-1 cache has no checksums: that is the one problem reported for it.
+    """
     manifest = read_manifest(root)
+    if manifest.format_version < 2:
+        return [f"{manifest.root}: format version {manifest.format_version} stores no checksums; "
+                "rebuild it with this version of build-cqt to make it verifiable"]
     problems = []
     for shard in manifest.shards:
         problems += verify_shard(manifest.root / shard.file)

@@ -50,7 +50,7 @@ class NormalizeConfig:
 
     method: str = "none"  # "none", "row-median" or "sample-psd"
     level_band_low: float = 30.0  # Hz, sample-psd: band whose median power measures the level
-    level_band_high: float = 500.0  # Hz (above the band-pass corner only the band-pass's bins)
+    level_band_high: float = 500.0  # Hz; bins the band-pass cuts below MIN_RESPONSE are left out
 
     def __post_init__(self) -> None:
         if self.method not in NORMALIZATIONS:
@@ -117,13 +117,14 @@ class SampleLevel(torch.nn.Module):
 def reference_rows(cqt: CQT, whiten: WhitenConfig) -> np.ndarray:
     """Median over time of each ``|CQT|`` row ``(F,)`` of whitened noise at the nominal level.
 
-    Whitened noise is white with unit variance, so this is white unit noise (a fixed seed, on
-    the CPU: the same numbers for every rank and device) tapered, band-passed and transformed.
+    Whitened noise is white with unit variance, so this is white unit noise (a fixed seed and
+    a CQT of ``cqt.config`` on the CPU: the same numbers for every rank and device) tapered,
+    band-passed and transformed.
     """
     generator = torch.Generator().manual_seed(0)
     noise = torch.randn(REFERENCE_SAMPLES, 1, whiten.n_time, generator=generator)
     bandpass = Whitener(None, WhitenConfig(**{**asdict(whiten), "whiten": False}))
-    images = cqt.cpu().magnitudes(bandpass(noise)[:, :1])  # (S, 1, F, T)
+    images = CQT(cqt.config).magnitudes(bandpass(noise)[:, :1])  # (S, 1, F, T)
     return images.median(dim=-1).values.mean(dim=0)[0].double().numpy()
 
 

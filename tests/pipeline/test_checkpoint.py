@@ -20,7 +20,7 @@ from pipeline.checkpoint import (
     save_checkpoint,
 )
 from pipeline.config import TrainConfig
-from preprocess.cache import read_manifest
+from preprocess.cache import CacheManifest, read_manifest
 from tests.pipeline.test_train import make_cache
 
 
@@ -112,3 +112,17 @@ def test_resume_compatibility_ignores_runtime_settings(model) -> None:
         check_resume_compatible(checkpoint, changed, 1, "last.pt")
     with pytest.raises(ValueError, match="world_size: 1 -> 2"):
         check_resume_compatible(checkpoint, saved.to_dict(), 2, "last.pt")
+
+
+def test_only_the_cache_format_version_may_differ(tmp_path, model) -> None:
+    config = {"format_version": 1, "cqt": {"hop_length": 32}}
+    checkpoint = _checkpoint(model, cache_config=config, cache_config_hash="a" * 16)
+    newer = CacheManifest(root=tmp_path, config={**config, "format_version": 2},
+                          config_hash="b" * 16, n_samples=0, image_shape=(3, 8, 8), shards=[],
+                          psd=None, versions={})
+    check_cache_compatible(checkpoint, newer)  # same images, stored with checksums
+    other = CacheManifest(root=tmp_path, config={"format_version": 2, "cqt": {"hop_length": 64}},
+                          config_hash="c" * 16, n_samples=0, image_shape=(3, 8, 8), shards=[],
+                          psd=None, versions={})
+    with pytest.raises(ValueError, match=r"cqt\.hop_length: 32 -> 64"):
+        check_cache_compatible(checkpoint, other)

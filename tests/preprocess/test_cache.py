@@ -233,3 +233,15 @@ def test_damaged_bytes_are_named_never_served(tmp_path):
     problems = verify_cache(root)
     assert len(problems) == 1 and "shard-00000.h5: rows 0-39 are damaged" in problems[0]
     assert verify_cache(root2) == []
+
+
+def test_a_format_1_cache_is_read_and_said_unverifiable(tmp_path):
+    """Caches written before checksums keep working: same reader, same config apart from the
+    format version (which a checkpoint's compatibility check ignores)."""
+    root, images, ids, *_ = _make(tmp_path, n=20, shard_size=20)
+    raw = json.loads((root / "manifest.json").read_text())
+    (root / "manifest.json").write_text(json.dumps({**raw, "format_version": 1}))
+    cache = SpectrogramCache(root)
+    np.testing.assert_array_equal(cache[3][0].numpy(), images[3].astype(np.float32))
+    problems = verify_cache(root)
+    assert len(problems) == 1 and "format version 1 stores no checksums" in problems[0]

@@ -49,7 +49,8 @@ def test_claim_file_replaces_only_our_files(tmp_path) -> None:
 
 def test_commands_refuse_foreign_folders_and_regular_files(simulated_data, tmp_path,
                                                           capsys) -> None:
-    """build-cqt, simulate, train and evaluate: exit 2 with one line, the user's files intact."""
+    """build-cqt, simulate, train, family and evaluate: exit 2 with one line, the user's files
+    intact."""
     user = tmp_path / "user"
     before = _user_folder(user)
     regular = tmp_path / "regular"
@@ -69,6 +70,8 @@ def test_commands_refuse_foreign_folders_and_regular_files(simulated_data, tmp_p
                                        "--overwrite", "--no-progress", "--out"]),
         "train": (pipeline_main, ["train", "--cache", str(cache), "--depth", "16",
                                   "--no-progress", "--out"]),
+        "family": (pipeline_main, ["family", "--cache", str(cache), "--depths", "16",
+                                   "--no-progress", "--out"]),
         "evaluate": (pipeline_main, ["evaluate", "--predictions", str(tmp_path / "p.csv"),
                                      "--labels", str(labels), "--out"]),
     }

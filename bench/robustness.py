@@ -1,0 +1,278 @@
+"""Robustness benchmark: network and matched filter on stationary, level-varying and glitch noise.
+
+Simulates one training set and three test sets of the same size and seed, so that they hold
+the same signals in the same noise: ``stationary`` (every sample's PSD the nominal one),
+``varying`` (each detector's PSD scaled per sample, log-uniform in ``--psd-scale``) and
+``glitch`` (``--glitch-rate`` glitches per sample, Poisson). Builds the CQT caches with each
+``--normalize`` (test caches whitened with the training cache's PSD), trains one model per
+normalisation (or reuses ``--run``), predicts every test set, runs the matched filter
+(``noise_level auto``: the recorded PSD scales where they vary) and prints, per test set and
+method, with ``pipeline.evaluate``:
+
+- ``auc``; ``fpr``, the false-positive rate at which efficiency is measured (1e-2, or the
+  smallest one the set's noise supports); ``snr@50%``, ``snr@90%``: the network SNR at 50% and
+  90% detection efficiency at that rate, on the set's own threshold;
+- ``noise_fpr``: the rate of the set's noise above the threshold set on the *stationary* set's
+  noise at that rate (a network that reads loud noise as signal shows it here);
+  ``glitch_fpr``: the same for the glitch-carrying noise only;
+
+then the ratios: network / matched filter SNR at 50% per set, each method's varying /
+stationary and glitch / stationary SNR at 50%, glitch-carrying / clean (stationary) FPR, and
+each network's stationary AUC against the one built with ``none``.
+
+    python bench/robustness.py --n-train 32000 --n-test 2000 --epochs 8 \\
+        --normalize none row-median
+
+``--n-test 2000`` gives 1000 noise samples per set: enough for FPR 1e-2. Re-running with the
+same ``--out`` reuses the data, caches, finished runs and matched-filter scores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pipeline.augment import AugmentConfig
+from pipeline.config import TrainConfig
+from pipeline.evaluate import (
+    EvaluateConfig,
+    align_scores,
+    evaluate,
+    fpr_threshold,
+    noise_conditions,
+    read_predictions,
+)
+from pipeline.matched_filter import MatchedFilterConfig, run_matched_filter
+from pipeline.predict import PredictConfig, predict
+from pipeline.template_bank import BankConfig
+from pipeline.train import fit
+from preprocess.build import BuildOptions, build_cache, resolve_device
+from preprocess.layout import read_labels
+from preprocess.normalize import NORMALIZATIONS, NormalizeConfig
+from preprocess.provenance import write_json_atomic
+from preprocess.simulate import SimulationConfig, simulate
+
+log = logging.getLogger("robustness")
+
+TEST_SETS = ("stationary", "varying", "glitch")
+MF = "matched_filter"
+
+
+def noise_options(name: str, args: argparse.Namespace) -> dict:
+    """Simulator options of a noise condition: stationary, varying, glitch or both."""
+    scale = {"psd_scale_min": args.psd_scale[0], "psd_scale_max": args.psd_scale[1]}
+    glitches = {"glitch_rate": args.glitch_rate}
+    return {"stationary": {}, "varying": scale, "glitch": glitches,
+            "nonstationary": scale | glitches}[name]
+
+
+def simulate_once(config: SimulationConfig, out: Path) -> Path:
+    """``simulate`` into ``out`` unless it already holds this configuration."""
+    record = out / "simulation.json"
+    if record.is_file() and json.loads(record.read_text()).get("config") == config.to_dict():
+        return out
+    return simulate(config, out, overwrite=True, progress=False)
+
+
+def simulate_sets(out: Path, args: argparse.Namespace) -> tuple[Path, dict[str, Path]]:
+    """The training data and the test data of each set (same seed: same signals and noise)."""
+    train = simulate_once(SimulationConfig(n_train=args.n_train, n_test=0, seed=args.seed,
+                                           **noise_options(args.train_noise, args)),
+                          out / "data" / f"train-{args.train_noise}")
+    tests = {name: simulate_once(SimulationConfig(n_train=0, n_test=args.n_test, seed=args.seed,
+                                                  **noise_options(name, args)),
+                                 out / "data" / name)
+             for name in TEST_SETS}
+    return train, tests
+
+
+def build_caches(out: Path, train: Path, tests: dict[str, Path], method: str,
+                 device: str) -> tuple[Path, dict[str, Path]]:
+    """Training cache and one test cache per set, all with normalisation ``method``."""
+    root, options = out / "cache" / method, BuildOptions(progress=False, device=device)
+    normalize = NormalizeConfig(method=method)
+    build_cache(train, "train", root / "train", options=options, normalize=normalize)
+    for name, data in tests.items():
+        build_cache(data, "test", root / name, options=options, psd_from=root / "train",
+                    normalize=normalize)
+    return root / "train", {name: root / name for name in tests}
+
+
+def train_model(out: Path, cache: Path, method: str, args: argparse.Namespace) -> Path:
+    """``best.pt`` of the run for ``method``: ``--run``, a finished run, or a new one."""
+    if args.run:
+        return Path(args.run) / "best.pt"
+    run_dir = out / "runs" / f"{args.model}-{method}"
+    metrics = run_dir / "metrics.csv"
+    if (run_dir / "best.pt").is_file() and metrics.is_file() and len(
+            pd.read_csv(metrics)) >= args.epochs:
+        return run_dir / "best.pt"
+    config = TrainConfig(
+        cache=str(cache), model=args.model, model_kwargs={"stem": "imagenet"},
+        epochs=args.epochs, batch_size=args.batch_size, seed=args.seed, device=args.device,
+        out=str(run_dir), in_memory=True, patience=0, progress=False, augment=AugmentConfig(),
+        resume=(run_dir / "last.pt").is_file(),
+    )
+    return fit(config).best_path
+
+
+def matched_filter(out: Path, name: str, data: Path, args: argparse.Namespace) -> pd.DataFrame:
+    """Matched-filter scores of one test set (computed once, then read back)."""
+    path = out / "mf" / f"{name}.csv"
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        config = MatchedFilterConfig(bank=BankConfig(n_templates=args.n_templates),
+                                     noise_level="auto")
+        run_matched_filter(data, "test", path, config, workers=args.workers, progress=False)
+    return read_predictions(path)
+
+
+def score_set(predictions: dict[str, pd.DataFrame], data: Path,
+              thresholds: dict[str, float] | None) -> tuple[dict, dict[str, float], list[dict]]:
+    """Evaluate one set: (report, each method's threshold, table rows).
+
+    ``thresholds`` are the stationary set's; None for the stationary set itself, whose own
+    thresholds (at the efficiency FPR) are then returned.
+    """
+    labels = read_labels(data / "test_labels.csv")
+    injections = pd.read_csv(data / "injections.csv", dtype={"id": str})
+    report = evaluate(predictions, labels, injections, EvaluateConfig())
+    ids, targets = labels["id"].astype(str), labels["target"].to_numpy()
+    glitch = noise_conditions(labels, injections, str(data)).get("glitch")
+    own, rows = {}, []
+    for name, frame in predictions.items():
+        method = report["methods"][name]
+        efficiency = method.get("efficiency") or {}
+        scores = align_scores(name, frame, ids)
+        noise = targets == 0
+        if efficiency.get("fpr") is not None:
+            own[name] = fpr_threshold(scores[noise], efficiency["fpr"])
+        threshold = (thresholds or own).get(name)
+        crossing = efficiency.get("snr_at_efficiency") or {}
+        row = {"set": data.name, "method": name, "auc": method["auc"],
+               "fpr": efficiency.get("fpr"), "snr@50%": crossing.get("0.5"),
+               "snr@90%": crossing.get("0.9"), "noise_fpr": None, "glitch_fpr": None}
+        if threshold is not None:
+            row["noise_fpr"] = float(np.mean(scores[noise] > threshold))
+            if glitch is not None and (glitch & noise).any():
+                row["glitch_fpr"] = float(np.mean(scores[glitch & noise] > threshold))
+        rows.append(row)
+    return report, own, rows
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return a / b if a is not None and b else None
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.3g}"
+
+
+def ratios(table: pd.DataFrame, methods: list[str]) -> pd.DataFrame:
+    """The target comparisons, one row per method (see the module docstring)."""
+    cell = table.set_index(["set", "method"])
+
+    def get(name: str, column: str, method: str) -> float | None:
+        value = cell.loc[(name, method), column] if (name, method) in cell.index else None
+        return None if value is None or pd.isna(value) else float(value)
+
+    rows = []
+    for method in methods:
+        row = {"method": method}
+        for name in TEST_SETS:
+            if method != MF:
+                row[f"{name}: snr@50% net/mf"] = _ratio(get(name, "snr@50%", method),
+                                                        get(name, "snr@50%", MF))
+        row["varying/stationary snr@50%"] = _ratio(get("varying", "snr@50%", method),
+                                                   get("stationary", "snr@50%", method))
+        row["glitch/stationary snr@50%"] = _ratio(get("glitch", "snr@50%", method),
+                                                  get("stationary", "snr@50%", method))
+        row["glitch/clean fpr"] = _ratio(get("glitch", "glitch_fpr", method),
+                                         get("stationary", "noise_fpr", method))
+        if method not in (MF, "none") and "none" in methods:
+            auc, reference = get("stationary", "auc", method), get("stationary", "auc", "none")
+            row["stationary auc - none's"] = (auc - reference if None not in (auc, reference)
+                                              else None)
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("method").astype(float).T  # None -> NaN, printed "-"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n-train", type=int, default=4000)
+    parser.add_argument("--n-test", type=int, default=2000, help="per test set")
+    parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("--model", default="resnet18")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--normalize", nargs="+", choices=NORMALIZATIONS,
+                        default=["none", "row-median"], help="one model per normalisation")
+    parser.add_argument("--run", default=None,
+                        help="reuse this finished run directory (one --normalize only)")
+    parser.add_argument("--train-noise", choices=("stationary", "nonstationary"),
+                        default="stationary",
+                        help="nonstationary: the varying set's PSD scales and the glitch rate")
+    parser.add_argument("--psd-scale", type=float, nargs=2, default=(0.5, 2.0),
+                        metavar=("MIN", "MAX"))
+    parser.add_argument("--glitch-rate", type=float, default=1.0)
+    parser.add_argument("--n-templates", type=int, default=200)
+    parser.add_argument("--workers", type=int, default=2, help="matched-filter processes")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--out", default="runs/robustness")
+    args = parser.parse_args()
+    if args.run and len(args.normalize) != 1:
+        parser.error("--run reuses one model: give one --normalize")
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+
+    out, start, steps = Path(args.out), time.perf_counter(), {}
+    train, tests = simulate_sets(out, args)
+    steps["simulate"] = time.perf_counter() - start
+    predictions: dict[str, dict[str, pd.DataFrame]] = {name: {} for name in TEST_SETS}
+    device = str(resolve_device(args.device))
+    for method in args.normalize:
+        t = time.perf_counter()
+        train_cache, test_caches = build_caches(out, train, tests, method, args.device)
+        steps[f"build {method}"] = time.perf_counter() - t
+        t = time.perf_counter()
+        checkpoint = train_model(out, train_cache, method, args)
+        steps[f"train {method}"] = time.perf_counter() - t
+        for name, cache in test_caches.items():
+            predictions[name][method] = predict(cache, "test", [checkpoint],
+                                                PredictConfig(tta=True, device=device),
+                                                data=tests[name], progress=False)
+    t = time.perf_counter()
+    for name, data in tests.items():
+        predictions[name][MF] = matched_filter(out, name, data, args)
+    steps["matched filter"] = time.perf_counter() - t
+
+    reports, rows = {}, []
+    reports["stationary"], thresholds, set_rows = score_set(predictions["stationary"],
+                                                            tests["stationary"], None)
+    rows += set_rows
+    for name in TEST_SETS[1:]:
+        reports[name], _, set_rows = score_set(predictions[name], tests[name], thresholds)
+        rows += set_rows
+    table = pd.DataFrame(rows)
+    summary = ratios(table, [*args.normalize, MF])
+    write_json_atomic(out / "robustness.json", {
+        "args": vars(args), "table": table.to_dict(orient="records"),
+        "ratios": summary.reset_index().to_dict(orient="records"), "reports": reports})
+
+    print(f"\nrobustness: n_train={args.n_train} ({args.train_noise}) n_test={args.n_test} per "
+          f"set, epochs={args.epochs}, model={args.model}, psd scale {args.psd_scale[0]:g}-"
+          f"{args.psd_scale[1]:g}, glitch rate {args.glitch_rate:g} "
+          f"({', '.join(f'{k} {v:.0f} s' for k, v in steps.items())})")
+    print(table.set_index(["set", "method"]).to_string(float_format=_fmt, na_rep="-"))
+    print()
+    print(summary.to_string(float_format=_fmt, na_rep="-"))
+    print(f"\nreport: {out / 'robustness.json'}")
+
+
+if __name__ == "__main__":
+    main()
