@@ -35,7 +35,8 @@ from pipeline.augment import AugmentConfig, BatchAugment
 from pipeline.config import TrainConfig
 from pipeline.data import FoldLoaders, build_loaders
 from pipeline.distributed import DistContext, resolve_device
-from pipeline.train import Precision, build_optimisation, train_one_epoch
+from pipeline.optimisation import Precision, build_optimisation
+from pipeline.train import train_one_epoch
 from preprocess.cache import write_cache
 
 
