@@ -19,6 +19,7 @@ from preprocess.cqt import CQT, CQTConfig
 from preprocess.dataset import SpectrogramCache
 from preprocess.layout import BadSampleError, load_sample, read_split, sample_path
 from preprocess.whiten import WhitenConfig, Whitener
+from tests.preprocess.test_cache import damage_chunk
 
 QUIET = BuildOptions(workers=0, progress=False, batch_size=4, shard_size=8)
 
@@ -303,11 +304,7 @@ def test_a_damaged_shard_is_reported_and_rebuilt(tmp_path, capsys):
     out = tmp_path / "c"
     build_cache(tmp_path / "data", "train", out, options=QUIET)
     clean = _image_bytes(out)
-    with h5py.File(out / "shard-00001.h5") as f:
-        info = f["images"].id.get_chunk_info(0)
-    with open(out / "shard-00001.h5", "r+b") as handle:
-        handle.seek(info.byte_offset + 100)
-        handle.write(b"\xff" * 32)
+    damage_chunk(out / "shard-00001.h5", chunk=0)
     assert main(["inspect", str(out), "--verify"]) == 2
     captured = capsys.readouterr()
     assert "shard-00001.h5: rows 0-3 are damaged" in captured.out
