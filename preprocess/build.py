@@ -286,7 +286,7 @@ def build_cache(
         "whiten": asdict(whiten),
         "psd_sha256": hashlib.sha256(psd.tobytes()).hexdigest()[:16] if psd is not None else None,
     }
-    if normalize.record() is not None:  # absent means none: older caches keep their hash
+    if normalize.record() is not None:  # absent means none: models trained before accept it
         config["normalize"] = normalize.record()
     info = {"split": split, "data": str(data.resolve()), "shard_size": options.shard_size,
             "n_rows": len(ids), "psd_source": psd_source}
