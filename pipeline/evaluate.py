@@ -20,6 +20,9 @@ Definitions (all per method):
   its centre is given (an upper bound); null if never reached.
 - Efficiency at SNR 8 / 12: the same piecewise-linear curve evaluated there; null outside the
   range of non-empty bin centres.
+- AUC standard error (``auc_se``): the closed form of Hanley & McNeil (1982) from the AUC and
+  the numbers of signal and noise samples (``pipeline.auc_stats``, which also compares two
+  methods on the same samples by a paired bootstrap).
 - Noise conditions (when ``injections.csv`` records them): ``clean`` / ``glitch`` samples
   (``n_glitches`` 0 or more) and ``quiet`` / ``loud`` samples (geometric mean of
   ``psd_scale_<det>`` below 1, or not). One threshold serves every condition: the one at
@@ -42,6 +45,7 @@ import pandas as pd
 from scipy.stats import binomtest
 from sklearn.metrics import roc_auc_score, roc_curve
 
+from pipeline.auc_stats import hanley_mcneil_se
 from pipeline.plots import plot_efficiency, plot_roc
 from preprocess.layout import read_csv
 from preprocess.outputs import claim_dir
@@ -326,6 +330,7 @@ def evaluate(
     targets = labels["target"].to_numpy(dtype=np.int64)
     if len(np.unique(targets)) < 2:
         raise ValueError("labels hold a single class; ROC AUC is undefined")
+    n_signal, n_noise = int((targets == 1).sum()), int((targets == 0).sum())
     snr, masks = None, {}
     if injections is not None:
         source = inputs.get("injections", "injections")
@@ -334,9 +339,11 @@ def evaluate(
     methods = {}
     for name, frame in predictions.items():
         scores = align_scores(sources.get(name, name), frame, ids)
+        auc = float(roc_auc_score(targets, scores))
         method: dict[str, Any] = {
             "source": sources.get(name),
-            "auc": float(roc_auc_score(targets, scores)),
+            "auc": auc,
+            "auc_se": hanley_mcneil_se(auc, n_signal, n_noise),
             "tpr_at_fpr": [tpr_at_fpr(scores, targets, f, config.min_noise_per_fpr)
                            for f in config.fprs],
             "roc": roc_points(scores, targets),
@@ -346,14 +353,14 @@ def evaluate(
         if masks:
             method["noise_conditions"] = condition_report(scores, targets, snr, masks, config)
         methods[name] = method
-        log.info("%s: ROC AUC %.4f", name, method["auc"])
+        log.info("%s: ROC AUC %.3f ± %.3f", name, method["auc"], method["auc_se"])
     return {
         "config": asdict(config),
         "versions": library_versions(),
         "inputs": inputs,
         "n_samples": int(len(targets)),
-        "n_signal": int((targets == 1).sum()),
-        "n_noise": int((targets == 0).sum()),
+        "n_signal": n_signal,
+        "n_noise": n_noise,
         "methods": methods,
     }
 

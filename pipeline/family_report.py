@@ -5,11 +5,14 @@ One row per member and per ensemble (``COLUMNS``). Ensembles combine the finishe
 (``pipeline.stacking``, scored on its cross-validated out-of-fold predictions). An ensemble's
 parameters and multiply-adds are the members' sums, its inference rate that of running the
 members one after another. Test scores come from ``pipeline.evaluate``, whose report (with the
-efficiency curves of members and ensembles on one figure) is written to ``report/``.
+efficiency curves of members and ensembles on one figure) is written to ``report/``. Each
+ensemble's test AUC is also compared with the best member's by a paired bootstrap over the test
+samples, below the table in family.md and under ``test_auc_differences`` in family.json.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from collections.abc import Mapping, Sequence
@@ -21,7 +24,14 @@ import pandas as pd
 from scipy.special import expit
 from sklearn.metrics import roc_auc_score
 
-from pipeline.evaluate import EvaluateConfig, evaluate, read_predictions, write_report
+from pipeline.auc_stats import paired_auc_difference
+from pipeline.evaluate import (
+    EvaluateConfig,
+    align_scores,
+    evaluate,
+    read_predictions,
+    write_report,
+)
 from pipeline.plots import plot_auc_vs_cost, plot_auc_vs_depth
 from pipeline.predict import ensemble, mean_probability_logit
 from pipeline.stacking import (
@@ -34,16 +44,18 @@ from pipeline.stacking import (
     save_weights,
 )
 from preprocess.layout import read_labels
-from preprocess.provenance import atomic_path
+from preprocess.provenance import atomic_path, write_json_atomic
 
 log = logging.getLogger(__name__)
 
 COLUMNS = (
     "name", "kind", "depth", "params", "macs", "train_images_per_s", "infer_images_per_s",
     "peak_mem_mib", "peak_mem_kind", "epochs", "best_val_auc", "oof_auc", "test_auc",
-    "tpr@fpr=1e-2", "snr@50%", "snr@90%", "status",
+    "test_auc_se", "tpr@fpr=1e-2", "snr@50%", "snr@90%", "status",
 )
 TEST_FPR = 1e-2  # the FPR of the tpr@fpr column
+N_BOOT = 1000  # paired bootstrap resamples of the test set per ensemble-member difference
+MINUS = "\u2212"  # the typeset minus sign of the difference lines
 
 
 def ensemble_rows(out: Path, rows: Sequence[Mapping[str, Any]], seed: int = 0,
@@ -109,10 +121,9 @@ def combine(logits: np.ndarray, method: str) -> np.ndarray:
 
 def score_test_set(out: Path, names: Sequence[str], labels: str | Path,
                 injections: str | Path = "") -> dict[str, dict[str, Any]]:
-    """Test AUC, TPR at ``TEST_FPR`` and SNR at 50% / 90% efficiency per name, by
-    ``pipeline.evaluate`` (report.json and plots in ``out/report``)."""
-    paths = {n: out / ("ensembles" if n.startswith("ensemble-") else n) /
-             (f"{n}.csv" if n.startswith("ensemble-") else "test.csv") for n in names}
+    """Test AUC with its standard error, TPR at ``TEST_FPR`` and SNR at 50% / 90% efficiency
+    per name, by ``pipeline.evaluate`` (report.json and plots in ``out/report``)."""
+    paths = prediction_paths(out, names)
     predictions = {n: read_predictions(p) for n, p in paths.items()}
     inj = pd.read_csv(injections, dtype={"id": str}) if injections else None
     inputs = {"labels": str(labels)} | ({"injections": str(injections)} if injections else {})
@@ -123,9 +134,61 @@ def score_test_set(out: Path, names: Sequence[str], labels: str | Path,
     for name, method in report["methods"].items():
         tpr = next((t["tpr"] for t in method["tpr_at_fpr"] if t["fpr"] == TEST_FPR), None)
         at = (method.get("efficiency") or {}).get("snr_at_efficiency") or {}
-        scores[name] = {"test_auc": method["auc"], "tpr@fpr=1e-2": tpr,
+        scores[name] = {"test_auc": method["auc"], "test_auc_se": method["auc_se"],
+                        "tpr@fpr=1e-2": tpr,
                         "snr@50%": at.get("0.5"), "snr@90%": at.get("0.9")}
     return scores
+
+
+def prediction_paths(out: Path, names: Sequence[str]) -> dict[str, Path]:
+    """Each name's test predictions: ``<member>/test.csv`` or ``ensembles/<ensemble>.csv``."""
+    return {n: (out / "ensembles" / f"{n}.csv" if n.startswith("ensemble-") else
+                out / n / "test.csv") for n in names}
+
+
+def ensemble_differences(out: Path, rows: Sequence[Mapping[str, Any]],
+                         scores: Mapping[str, Mapping[str, Any]], labels: str | Path,
+                         seed: int = 0) -> list[dict[str, Any]]:
+    """Each ensemble's test AUC minus that of the best member by test AUC, with the standard
+    deviation of the difference over paired bootstrap resamples of the test samples; the
+    scores are those test AUC uses (``read_predictions``: the logit where present)."""
+    scored = [r for r in rows if (scores.get(r["name"]) or {}).get("test_auc") is not None]
+    members = [r["name"] for r in scored if r.get("kind") == "member"]
+    ensembles = [r["name"] for r in scored if r.get("kind") == "ensemble"]
+    if not members or not ensembles:
+        return []
+    best = max(members, key=lambda n: scores[n]["test_auc"])
+    truth = read_labels(labels)
+    ids = truth["id"].astype(str).reset_index(drop=True)
+    targets = truth["target"].to_numpy(dtype=np.int64)
+    aligned = {n: align_scores(str(p), read_predictions(p), ids)
+               for n, p in prediction_paths(out, [best, *ensembles]).items()}
+    differences = []
+    for name in ensembles:
+        diff, se = paired_auc_difference(targets, aligned[name], aligned[best], N_BOOT, seed)
+        differences.append({"ensemble": name, "member": best, "auc_difference": diff,
+                            "se": se, "n_boot": N_BOOT, "seed": seed})
+    return differences
+
+
+def difference_line(entry: Mapping[str, Any]) -> str:
+    """``ensemble-rank − resnet34 (best member by test AUC): −0.0011 ± 0.0037 (...)``."""
+    diff = f"{entry['auc_difference']:.4f}".replace("-", MINUS)
+    return (f"{entry['ensemble']} {MINUS} {entry['member']} (best member by test AUC): "
+            f"{diff} ± {entry['se']:.4f} (paired bootstrap over test samples)")
+
+
+def record_differences(path: Path, differences: Sequence[Mapping[str, Any]]) -> None:
+    """Store ``differences`` in the family's ``family.json`` (when it exists) under
+    ``test_auc_differences``, or drop a stale entry when there are none."""
+    if not path.is_file():
+        return
+    data = json.loads(path.read_text())
+    if differences:
+        data["test_auc_differences"] = list(differences)
+    elif data.pop("test_auc_differences", None) is None:
+        return
+    write_json_atomic(path, data)
 
 
 def comparison_table(rows: Sequence[Mapping[str, Any]], failures: Mapping[str, str],
@@ -176,10 +239,17 @@ def write_comparison(out: str | Path, rows: Sequence[Mapping[str, Any]],
     scores = score_test_set(out, [r["name"] for r in all_rows], labels, injections) \
         if test and labels and all_rows else None
     table = comparison_table(all_rows, failures, scores)
+    differences = ensemble_differences(out, all_rows, scores, labels, seed) if scores else []
+    lines = [difference_line(d) for d in differences]
+    for line in lines:
+        log.info("%s", line)
     with atomic_path(out / "family.csv") as tmp:
         table.to_csv(tmp, index=False)
     with atomic_path(out / "family.md") as tmp:
-        tmp.write_text(markdown_table(table))
+        notes = "".join(f"\n- {line}" for line in lines)  # a blank line ends the table
+        tmp.write_text(markdown_table(table) + notes + ("\n" if notes else ""),
+                       encoding="utf-8")
+    record_differences(out / "family.json", differences)
     done = table[table["status"] == "ok"]
     if len(done):
         plot_auc_vs_depth(done, out / "auc_vs_depth.png")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from dataclasses import replace
 from pathlib import Path
@@ -14,6 +15,7 @@ from sklearn.metrics import roc_auc_score
 import pipeline.family as family_module
 import pipeline.train as train_module
 from models import create_model
+from pipeline.auc_stats import hanley_mcneil_se
 from pipeline.cli import main
 from pipeline.costs import count_parameters, multiply_adds
 from pipeline.family import FamilyConfig, run_family
@@ -61,7 +63,8 @@ def test_family_writes_every_column_and_the_plots(family) -> None:
     assert (table["status"] == "ok").all() and not result.failures
     members = table[table["kind"] == "member"].set_index("name")
     numeric = ["params", "macs", "train_images_per_s", "infer_images_per_s", "peak_mem_mib",
-               "epochs", "best_val_auc", "oof_auc", "test_auc", "snr@50%", "snr@90%"]
+               "epochs", "best_val_auc", "oof_auc", "test_auc", "test_auc_se", "snr@50%",
+               "snr@90%"]
     assert members[numeric].notna().all().all()
     resnet = create_model("resnet16", stem="imagenet")
     assert members.loc["resnet16", "params"] == count_parameters(resnet)
@@ -75,7 +78,13 @@ def test_family_writes_every_column_and_the_plots(family) -> None:
 
     ensembles = table[table["kind"] == "ensemble"]
     assert (ensembles["params"] == members["params"].sum()).all()
-    assert ensembles[["macs", "infer_images_per_s", "oof_auc", "test_auc"]].notna().all().all()
+    assert ensembles[["macs", "infer_images_per_s", "oof_auc", "test_auc",
+                      "test_auc_se"]].notna().all().all()
+    assert (table["test_auc_se"].notna() == table["test_auc"].notna()).all()
+    labels = pd.read_csv(config.labels)
+    n_pos, n_neg = int(labels["target"].sum()), int((labels["target"] == 0).sum())
+    for auc, se in zip(table["test_auc"], table["test_auc_se"], strict=True):
+        assert se == pytest.approx(hanley_mcneil_se(auc, n_pos, n_neg), abs=1e-12)
     oof = {m: pd.read_csv(out / m / "oof.csv", dtype={"id": str}) for m in MEMBERS}
     mean = (oof["resnet16"]["prediction"] + oof[TINY_TIMM]["prediction"]) / 2
     expected = roc_auc_score(oof["resnet16"]["target"], mean)
@@ -84,10 +93,29 @@ def test_family_writes_every_column_and_the_plots(family) -> None:
     for name in ("auc_vs_depth.png", "auc_vs_cost.png", "report/efficiency.png",
                  "report/roc.png"):
         assert (out / name).read_bytes()[:4] == PNG, name
-    markdown = (out / "family.md").read_text().splitlines()
+    markdown = (out / "family.md").read_text(encoding="utf-8").splitlines()
     assert markdown[0].startswith("| name | kind | depth | params | macs |")
-    assert len(markdown) == 2 + len(table)
+    assert "| test_auc | test_auc_se |" in markdown[0]
+    _check_ensemble_differences(out, table, markdown[2 + len(table):])
     assert (out / "ensemble_weights.json").is_file()
+
+
+def _check_ensemble_differences(out: Path, table: pd.DataFrame, notes: list[str]) -> None:
+    """family.md ends with one line per ensemble: its test AUC minus the best member's, also
+    stored in family.json."""
+    by_name = table.set_index("name")
+    best = by_name[by_name["kind"] == "member"]["test_auc"].idxmax()
+    ensembles = ["ensemble-mean", "ensemble-rank", "ensemble-stack"]
+    assert notes[0] == "" and len(notes) == 1 + len(ensembles)  # a blank line ends the table
+    saved = json.loads((out / "family.json").read_text())["test_auc_differences"]
+    assert [d["ensemble"] for d in saved] == ensembles and {d["member"] for d in saved} == {best}
+    for line, entry in zip(notes[1:], saved, strict=True):
+        expected = by_name.loc[entry["ensemble"], "test_auc"] - by_name.loc[best, "test_auc"]
+        assert entry["auc_difference"] == pytest.approx(expected, abs=1e-9)
+        assert 0 <= entry["se"] < 0.2
+        diff = f"{entry['auc_difference']:.4f}".replace("-", "\u2212")
+        assert line == (f"- {entry['ensemble']} \u2212 {best} (best member by test AUC): "
+                        f"{diff} ± {entry['se']:.4f} (paired bootstrap over test samples)")
 
 
 def test_predict_applies_the_saved_stack_weights(family, tmp_path, capsys) -> None:
