@@ -3,9 +3,11 @@
 Simulates one training set and three test sets of the same size and seed, so that they hold
 the same signals in the same noise: ``stationary`` (every sample's PSD the nominal one),
 ``varying`` (each detector's PSD scaled per sample, log-uniform in ``--psd-scale``) and
-``glitch`` (``--glitch-rate`` glitches per sample, Poisson). Builds the CQT caches with each
-``--normalize`` (test caches whitened with the training cache's PSD), trains one model per
-normalisation (or reuses ``--run``), predicts every test set, runs the matched filter
+``glitch`` (``--glitch-rate`` glitches per sample, Poisson). Each ``--variants`` entry
+``NORMALIZE:TRAIN_NOISE`` is one model: the CQT caches built with that ``--normalize`` (test
+caches whitened with the training cache's PSD), trained on ``stationary`` training noise or on
+``nonstationary`` noise (the varying set's PSD scales *and* the glitch rate); ``--run`` reuses a
+finished run for a single variant. Predicts every test set, runs the matched filter
 (``noise_level auto``: the recorded PSD scales where they vary) and prints, per test set and
 method, with ``pipeline.evaluate``:
 
@@ -18,10 +20,10 @@ method, with ``pipeline.evaluate``:
 
 then the ratios: network / matched filter SNR at 50% per set, each method's varying /
 stationary and glitch / stationary SNR at 50%, glitch-carrying / clean (stationary) FPR, and
-each network's stationary AUC against the one built with ``none``.
+each network's stationary AUC against ``none:stationary`` (the model of the old defaults).
 
-    python bench/robustness.py --n-train 32000 --n-test 2000 --epochs 8 \\
-        --normalize none row-median
+    python bench/robustness.py --n-train 8000 --n-test 2000 --epochs 6 --variants \\
+        none:stationary sample-psd:stationary sample-psd:nonstationary row-median:nonstationary
 
 ``--n-test 2000`` gives 1000 noise samples per set: enough for FPR 1e-2. Re-running with the
 same ``--out`` reuses the data, caches, finished runs and matched-filter scores.
@@ -61,7 +63,21 @@ from preprocess.simulate import SimulationConfig, simulate
 log = logging.getLogger("robustness")
 
 TEST_SETS = ("stationary", "varying", "glitch")
+TRAIN_NOISES = ("stationary", "nonstationary")
 MF = "matched_filter"
+REFERENCE = "none:stationary"  # the model of the old defaults
+
+
+def parse_variant(text: str) -> tuple[str, str]:
+    """``NORMALIZE[:TRAIN_NOISE]`` -> (normalisation, training noise); noise defaults to
+    stationary."""
+    method, _, noise = text.partition(":")
+    noise = noise or "stationary"
+    if method not in NORMALIZATIONS or noise not in TRAIN_NOISES:
+        raise argparse.ArgumentTypeError(
+            f"variant {text!r}: expected NORMALIZE:TRAIN_NOISE with NORMALIZE one of "
+            f"{', '.join(NORMALIZATIONS)} and TRAIN_NOISE one of {', '.join(TRAIN_NOISES)}")
+    return method, noise
 
 
 def noise_options(name: str, args: argparse.Namespace) -> dict:
@@ -80,11 +96,13 @@ def simulate_once(config: SimulationConfig, out: Path) -> Path:
     return simulate(config, out, overwrite=True, progress=False)
 
 
-def simulate_sets(out: Path, args: argparse.Namespace) -> tuple[Path, dict[str, Path]]:
-    """The training data and the test data of each set (same seed: same signals and noise)."""
-    train = simulate_once(SimulationConfig(n_train=args.n_train, n_test=0, seed=args.seed,
-                                           **noise_options(args.train_noise, args)),
-                          out / "data" / f"train-{args.train_noise}")
+def simulate_sets(out: Path, args: argparse.Namespace) -> tuple[dict[str, Path], dict[str, Path]]:
+    """The training data of each training noise the variants use and the test data of each
+    set (same seed: same signals and noise)."""
+    train = {noise: simulate_once(SimulationConfig(n_train=args.n_train, n_test=0,
+                                                   seed=args.seed, **noise_options(noise, args)),
+                                  out / "data" / f"train-{noise}")
+             for noise in sorted({noise for _, noise in args.variants})}
     tests = {name: simulate_once(SimulationConfig(n_train=0, n_test=args.n_test, seed=args.seed,
                                                   **noise_options(name, args)),
                                  out / "data" / name)
@@ -92,10 +110,12 @@ def simulate_sets(out: Path, args: argparse.Namespace) -> tuple[Path, dict[str, 
     return train, tests
 
 
-def build_caches(out: Path, train: Path, tests: dict[str, Path], method: str,
+def build_caches(out: Path, train: Path, tests: dict[str, Path], method: str, noise: str,
                  device: str) -> tuple[Path, dict[str, Path]]:
-    """Training cache and one test cache per set, all with normalisation ``method``."""
-    root, options = out / "cache" / method, BuildOptions(progress=False, device=device)
+    """Training cache and one test cache per set, all with normalisation ``method`` and the
+    PSD of the ``noise`` training set."""
+    root = out / "cache" / f"{method}-{noise}"
+    options = BuildOptions(progress=False, device=device)
     normalize = NormalizeConfig(method=method)
     build_cache(train, "train", root / "train", options=options, normalize=normalize)
     for name, data in tests.items():
@@ -104,11 +124,11 @@ def build_caches(out: Path, train: Path, tests: dict[str, Path], method: str,
     return root / "train", {name: root / name for name in tests}
 
 
-def train_model(out: Path, cache: Path, method: str, args: argparse.Namespace) -> Path:
-    """``best.pt`` of the run for ``method``: ``--run``, a finished run, or a new one."""
+def train_model(out: Path, cache: Path, variant: str, args: argparse.Namespace) -> Path:
+    """``best.pt`` of the run for ``variant``: ``--run``, a finished run, or a new one."""
     if args.run:
         return Path(args.run) / "best.pt"
-    run_dir = out / "runs" / f"{args.model}-{method}"
+    run_dir = out / "runs" / f"{args.model}-{variant.replace(':', '-')}"
     metrics = run_dir / "metrics.csv"
     if (run_dir / "best.pt").is_file() and metrics.is_file() and len(
             pd.read_csv(metrics)) >= args.epochs:
@@ -195,10 +215,11 @@ def ratios(table: pd.DataFrame, methods: list[str]) -> pd.DataFrame:
                                                   get("stationary", "snr@50%", method))
         row["glitch/clean fpr"] = _ratio(get("glitch", "glitch_fpr", method),
                                          get("stationary", "noise_fpr", method))
-        if method not in (MF, "none") and "none" in methods:
-            auc, reference = get("stationary", "auc", method), get("stationary", "auc", "none")
-            row["stationary auc - none's"] = (auc - reference if None not in (auc, reference)
-                                              else None)
+        if method not in (MF, REFERENCE) and REFERENCE in methods:
+            auc = get("stationary", "auc", method)
+            reference = get("stationary", "auc", REFERENCE)
+            row[f"stationary auc - {REFERENCE}"] = (
+                auc - reference if None not in (auc, reference) else None)
         rows.append(row)
     return pd.DataFrame(rows).set_index("method").astype(float).T  # None -> NaN, printed "-"
 
@@ -211,13 +232,14 @@ def main() -> None:
     parser.add_argument("--model", default="resnet18")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--normalize", nargs="+", choices=NORMALIZATIONS,
-                        default=["none", "row-median"], help="one model per normalisation")
+    parser.add_argument("--variants", nargs="+", type=parse_variant,
+                        default=[("none", "stationary"), ("sample-psd", "stationary")],
+                        metavar="NORMALIZE:TRAIN_NOISE",
+                        help="one model each: a build-cqt --normalize and the training noise "
+                             "(stationary, or nonstationary: the varying set's PSD scales and "
+                             "the glitch rate)")
     parser.add_argument("--run", default=None,
-                        help="reuse this finished run directory (one --normalize only)")
-    parser.add_argument("--train-noise", choices=("stationary", "nonstationary"),
-                        default="stationary",
-                        help="nonstationary: the varying set's PSD scales and the glitch rate")
+                        help="reuse this finished run directory (one variant only)")
     parser.add_argument("--psd-scale", type=float, nargs=2, default=(0.5, 2.0),
                         metavar=("MIN", "MAX"))
     parser.add_argument("--glitch-rate", type=float, default=1.0)
@@ -226,8 +248,8 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--out", default="runs/robustness")
     args = parser.parse_args()
-    if args.run and len(args.normalize) != 1:
-        parser.error("--run reuses one model: give one --normalize")
+    if args.run and len(args.variants) != 1:
+        parser.error("--run reuses one model: give one variant")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
     out, start, steps = Path(args.out), time.perf_counter(), {}
@@ -235,15 +257,17 @@ def main() -> None:
     steps["simulate"] = time.perf_counter() - start
     predictions: dict[str, dict[str, pd.DataFrame]] = {name: {} for name in TEST_SETS}
     device = str(resolve_device(args.device))
-    for method in args.normalize:
+    names = [f"{method}:{noise}" for method, noise in args.variants]
+    for variant, (method, noise) in zip(names, args.variants, strict=True):
         t = time.perf_counter()
-        train_cache, test_caches = build_caches(out, train, tests, method, args.device)
-        steps[f"build {method}"] = time.perf_counter() - t
+        train_cache, test_caches = build_caches(out, train[noise], tests, method, noise,
+                                                args.device)
+        steps[f"build {variant}"] = time.perf_counter() - t
         t = time.perf_counter()
-        checkpoint = train_model(out, train_cache, method, args)
-        steps[f"train {method}"] = time.perf_counter() - t
+        checkpoint = train_model(out, train_cache, variant, args)
+        steps[f"train {variant}"] = time.perf_counter() - t
         for name, cache in test_caches.items():
-            predictions[name][method] = predict(cache, "test", [checkpoint],
+            predictions[name][variant] = predict(cache, "test", [checkpoint],
                                                 PredictConfig(tta=True, device=device),
                                                 data=tests[name], progress=False)
     t = time.perf_counter()
@@ -259,12 +283,12 @@ def main() -> None:
         reports[name], _, set_rows = score_set(predictions[name], tests[name], thresholds)
         rows += set_rows
     table = pd.DataFrame(rows)
-    summary = ratios(table, [*args.normalize, MF])
+    summary = ratios(table, [*names, MF])
     write_json_atomic(out / "robustness.json", {
         "args": vars(args), "table": table.to_dict(orient="records"),
         "ratios": summary.reset_index().to_dict(orient="records"), "reports": reports})
 
-    print(f"\nrobustness: n_train={args.n_train} ({args.train_noise}) n_test={args.n_test} per "
+    print(f"\nrobustness: n_train={args.n_train} n_test={args.n_test} per "
           f"set, epochs={args.epochs}, model={args.model}, psd scale {args.psd_scale[0]:g}-"
           f"{args.psd_scale[1]:g}, glitch rate {args.glitch_rate:g} "
           f"({', '.join(f'{k} {v:.0f} s' for k, v in steps.items())})")

@@ -156,9 +156,14 @@ def check_cache_compatible(checkpoint: dict[str, Any], manifest: CacheManifest) 
     if every and not diffs:
         return
     detail = "; ".join(diffs) if diffs else "configuration hashes differ"
+    trained, built = checkpoint["cache_config"].get("normalize"), manifest.config.get("normalize")
+    hint = ""
+    if trained != built:
+        method = (trained or {}).get("method", "none")
+        hint = f"; build this cache with --normalize {method}, as the model's training cache was"
     raise ValueError(
         f"{manifest.root}: cache configuration differs from the one the model was trained on "
-        f"(checkpoint -> cache: {detail})"
+        f"(checkpoint -> cache: {detail}){hint}"
     )
 
 

@@ -180,9 +180,13 @@ def _differences(old: Mapping[str, Any], new: Mapping[str, Any], prefix: str = "
 def _check_same(out: Path, what: str, old: Mapping[str, Any], new: Mapping[str, Any]) -> None:
     differences = _differences(old, new)
     if differences:
+        old_config, new_config = old.get("config", old), new.get("config", new)
+        hint = ("; it has no per-sample normalisation (built before sample-psd became the "
+                "default): pass --normalize none to continue it"
+                if "normalize" in new_config and "normalize" not in old_config else "")
         raise ValueError(
             f"{out}: {what} was built with different settings; use another --out or delete it. "
-            + "; ".join(differences)
+            + "; ".join(differences) + hint
         )
 
 

@@ -48,7 +48,8 @@ REFERENCE_SAMPLES = 256  # white-noise rows averaged into the row-median referen
 class NormalizeConfig:
     """Which per-sample normalisation ``build-cqt`` applies (see the module docstring)."""
 
-    method: str = "none"  # "none", "row-median" or "sample-psd"
+    method: str = "sample-psd"  # "none", "row-median" or "sample-psd" (chosen by
+    # bench/robustness.py: as good as none on stationary noise, unmoved by a detector's level)
     level_band_low: float = 30.0  # Hz, sample-psd: band whose median power measures the level
     level_band_high: float = 500.0  # Hz; bins the band-pass cuts below MIN_RESPONSE are left out
 

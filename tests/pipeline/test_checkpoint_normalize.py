@@ -57,8 +57,9 @@ def test_other_normalisation_is_refused(caches, tmp_path, trained, other, detail
     checkpoint = _checkpoint(tmp_path / "best.pt", caches[trained])
     loaded = torch.load(checkpoint, weights_only=True)
     check_cache_compatible(loaded, read_manifest(caches[trained]))  # its own kind: accepted
-    with pytest.raises(ValueError, match=detail):
+    with pytest.raises(ValueError, match=detail) as refused:
         check_cache_compatible(loaded, read_manifest(caches[other]))
+    assert f"build this cache with --normalize {trained}," in str(refused.value)
     with pytest.raises(ValueError, match=f"best.pt: .*{detail}"):
         predict(caches[other], "train", [checkpoint], PredictConfig(), progress=False)
 

@@ -18,6 +18,7 @@ from preprocess.cli import main
 from preprocess.cqt import CQT, CQTConfig
 from preprocess.dataset import SpectrogramCache
 from preprocess.layout import BadSampleError, load_sample, read_split, sample_path
+from preprocess.normalize import NormalizeConfig, SampleLevel
 from preprocess.whiten import WhitenConfig, Whitener
 from tests.preprocess.test_cache import damage_chunk
 
@@ -70,8 +71,10 @@ def test_round_trip_matches_direct_computation(simulated_data, train_cache):
     assert manifest.image_shape == (3, 69, 129) and manifest.n_samples == 48
     assert "24 noise-only training samples" in manifest.info["psd_source"]
 
-    whiten = WhitenConfig()
-    whitener, cqt = Whitener(manifest.psd, whiten), CQT(CQTConfig())
+    whiten, cqt = WhitenConfig(), CQT(CQTConfig())
+    level = SampleLevel(NormalizeConfig(), whiten)  # the default per-sample normalisation
+    whitener = Whitener(manifest.psd, whiten, level)
+    assert manifest.config["normalize"]["method"] == "sample-psd"
     for i, sample_id in enumerate(frame["id"]):
         raw = load_sample(sample_path(simulated_data, "train", sample_id))
         x = torch.from_numpy((raw / whiten.raw_scale).astype(np.float32))[None]
@@ -230,7 +233,8 @@ def test_cli_builds_with_cqt2010v2(simulated_data, train_cache, tmp_path):
     assert manifest.image_shape == (3, 69, 129) and manifest.n_samples == 16
 
     cache, whiten = SpectrogramCache(out), WhitenConfig()
-    whitener, cqt = Whitener(manifest.psd, whiten), CQT(CQTConfig(algorithm="2010v2"))
+    whitener = Whitener(manifest.psd, whiten, SampleLevel(NormalizeConfig(), whiten))
+    cqt = CQT(CQTConfig(algorithm="2010v2"))
     for i in (0, 15):
         raw = load_sample(sample_path(simulated_data, "test", cache.ids[i]))
         x = torch.from_numpy((raw / whiten.raw_scale).astype(np.float32))[None]

@@ -69,7 +69,8 @@ def test_scaled_detector_gives_the_same_images(scaled_layout, tmp_path, method):
 
 
 def test_without_normalisation_the_level_stays_in_the_image(scaled_layout, tmp_path):
-    build_cache(scaled_layout, "train", tmp_path / "none", options=QUIET)
+    build_cache(scaled_layout, "train", tmp_path / "none", options=QUIET,
+                normalize=NormalizeConfig(method="none"))
     originals, copies = _pairs(tmp_path / "none")
     for i in range(4):
         detector, factor = i % 3, SCALE if i % 2 == 0 else 1 / SCALE
@@ -139,10 +140,11 @@ def test_nominal_noise_keeps_its_images(simulated_data):
 
 def test_cache_config_records_the_normalisation(tmp_path, scaled_layout):
     plain = build_cache(scaled_layout, "train", tmp_path / "none", options=QUIET,
-                        normalize=NormalizeConfig())
+                        normalize=NormalizeConfig(method="none"))
     default = build_cache(scaled_layout, "train", tmp_path / "default", options=QUIET)
     assert "normalize" not in plain.manifest.config  # as before the option existed
-    assert plain.manifest.config_hash == default.manifest.config_hash
+    assert default.manifest.config["normalize"] == {  # the default: sample-psd
+        "method": "sample-psd", "level_band_low": 30.0, "level_band_high": 500.0}
     rows = build_cache(scaled_layout, "train", tmp_path / "rows", options=QUIET,
                        normalize=NormalizeConfig(method="row-median"))
     level = build_cache(scaled_layout, "train", tmp_path / "level", options=QUIET,
@@ -155,6 +157,8 @@ def test_cache_config_records_the_normalisation(tmp_path, scaled_layout):
     with pytest.raises(ValueError, match=r"normalize: cache has None, requested \{'method'"):
         build_cache(scaled_layout, "train", tmp_path / "none", options=QUIET,
                     normalize=NormalizeConfig(method="row-median"))
+    with pytest.raises(ValueError, match="pass --normalize none to continue it"):
+        build_cache(scaled_layout, "train", tmp_path / "none", options=QUIET)  # the default
 
 
 def test_cli_normalize_option(scaled_layout, tmp_path, capsys):
