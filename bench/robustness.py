@@ -20,7 +20,9 @@ method, with ``pipeline.evaluate``:
 
 then the ratios: network / matched filter SNR at 50% per set, each method's varying /
 stationary and glitch / stationary SNR at 50%, glitch-carrying / clean (stationary) FPR, and
-each network's stationary AUC against ``none:stationary`` (the model of the old defaults).
+each network's stationary AUC against ``none:stationary`` (the model of the old defaults), with
+the standard deviation of that difference over paired bootstrap resamples of the test samples.
+The networks' scores are saved in ``OUT/predictions/<set>/<variant>.csv``.
 
     python bench/robustness.py --n-train 8000 --n-test 2000 --epochs 6 --variants \\
         none:stationary sample-psd:stationary sample-psd:nonstationary row-median:nonstationary
@@ -40,6 +42,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from pipeline.auc_stats import paired_auc_difference
 from pipeline.augment import AugmentConfig
 from pipeline.config import TrainConfig
 from pipeline.evaluate import (
@@ -57,7 +60,7 @@ from pipeline.train import fit
 from preprocess.build import BuildOptions, build_cache, resolve_device
 from preprocess.layout import read_labels
 from preprocess.normalize import NORMALIZATIONS, NormalizeConfig
-from preprocess.provenance import write_json_atomic
+from preprocess.provenance import atomic_path, write_json_atomic
 from preprocess.simulate import SimulationConfig, simulate
 
 log = logging.getLogger("robustness")
@@ -142,6 +145,32 @@ def train_model(out: Path, cache: Path, variant: str, args: argparse.Namespace) 
     return fit(config).best_path
 
 
+def network_scores(out: Path, name: str, variant: str, cache: Path, checkpoint: Path,
+                   data: Path, device: str) -> pd.DataFrame:
+    """The network's scores on one test set, as ``pipeline evaluate`` reads them (the logit),
+    saved as ``predictions/<set>/<variant>.csv``."""
+    path = out / "predictions" / name / f"{variant.replace(':', '-')}.csv"
+    frame = predict(cache, "test", [checkpoint], PredictConfig(tta=True, device=device),
+                    data=data, progress=False)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        frame.to_csv(tmp, index=False)
+    return read_predictions(path)
+
+
+def auc_differences(predictions: dict[str, pd.DataFrame], data: Path,
+                    methods: list[str]) -> dict[str, tuple[float, float]]:
+    """Each network's AUC minus ``REFERENCE``'s on the same samples, and the standard
+    deviation of that difference over paired bootstrap resamples."""
+    if REFERENCE not in predictions:
+        return {}
+    labels = read_labels(data / "test_labels.csv")
+    ids, targets = labels["id"].astype(str), labels["target"].to_numpy()
+    reference = align_scores(REFERENCE, predictions[REFERENCE], ids)
+    return {m: paired_auc_difference(targets, align_scores(m, predictions[m], ids), reference)
+            for m in methods if m not in (MF, REFERENCE) and m in predictions}
+
+
 def matched_filter(out: Path, name: str, data: Path, args: argparse.Namespace) -> pd.DataFrame:
     """Matched-filter scores of one test set (computed once, then read back)."""
     path = out / "mf" / f"{name}.csv"
@@ -194,8 +223,10 @@ def _fmt(value: float) -> str:
     return f"{value:.3g}"
 
 
-def ratios(table: pd.DataFrame, methods: list[str]) -> pd.DataFrame:
-    """The target comparisons, one row per method (see the module docstring)."""
+def ratios(table: pd.DataFrame, methods: list[str],
+           differences: dict[str, tuple[float, float]]) -> pd.DataFrame:
+    """The target comparisons, one row per method (see the module docstring);
+    ``differences``: ``auc_differences`` on the stationary set."""
     cell = table.set_index(["set", "method"])
 
     def get(name: str, column: str, method: str) -> float | None:
@@ -215,11 +246,9 @@ def ratios(table: pd.DataFrame, methods: list[str]) -> pd.DataFrame:
                                                   get("stationary", "snr@50%", method))
         row["glitch/clean fpr"] = _ratio(get("glitch", "glitch_fpr", method),
                                          get("stationary", "noise_fpr", method))
-        if method not in (MF, REFERENCE) and REFERENCE in methods:
-            auc = get("stationary", "auc", method)
-            reference = get("stationary", "auc", REFERENCE)
-            row[f"stationary auc - {REFERENCE}"] = (
-                auc - reference if None not in (auc, reference) else None)
+        if method in differences:
+            row[f"stationary auc - {REFERENCE}"], row["  ± (paired bootstrap)"] = \
+                differences[method]
         rows.append(row)
     return pd.DataFrame(rows).set_index("method").astype(float).T  # None -> NaN, printed "-"
 
@@ -267,9 +296,8 @@ def main() -> None:
         checkpoint = train_model(out, train_cache, variant, args)
         steps[f"train {variant}"] = time.perf_counter() - t
         for name, cache in test_caches.items():
-            predictions[name][variant] = predict(cache, "test", [checkpoint],
-                                                PredictConfig(tta=True, device=device),
-                                                data=tests[name], progress=False)
+            predictions[name][variant] = network_scores(out, name, variant, cache, checkpoint,
+                                                        tests[name], device)
     t = time.perf_counter()
     for name, data in tests.items():
         predictions[name][MF] = matched_filter(out, name, data, args)
@@ -283,7 +311,8 @@ def main() -> None:
         reports[name], _, set_rows = score_set(predictions[name], tests[name], thresholds)
         rows += set_rows
     table = pd.DataFrame(rows)
-    summary = ratios(table, [*names, MF])
+    summary = ratios(table, [*names, MF],
+                     auc_differences(predictions["stationary"], tests["stationary"], names))
     write_json_atomic(out / "robustness.json", {
         "args": vars(args), "table": table.to_dict(orient="records"),
         "ratios": summary.reset_index().to_dict(orient="records"), "reports": reports})
