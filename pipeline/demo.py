@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -24,7 +25,7 @@ from pipeline.matched_filter import MatchedFilterConfig, run_matched_filter
 from pipeline.predict import PredictConfig, predict, write_predictions
 from pipeline.template_bank import BankConfig
 from pipeline.train import fit
-from preprocess.build import BuildOptions, build_cache
+from preprocess.build import BuildOptions, SettingsMismatchError, build_cache
 from preprocess.layout import read_labels
 from preprocess.outputs import claim_dir
 from preprocess.provenance import library_versions, write_json_atomic
@@ -73,10 +74,21 @@ def _simulate(config: ChainConfig) -> Path:
 
 
 def _build(config: ChainConfig, data: Path) -> tuple[Path, Path]:
+    """Both caches, with today's defaults. Caches (and the model trained on them) that an
+    earlier version of the demo built with other settings are the demo's own: they are
+    replaced, not refused."""
     options = BuildOptions(progress=config.progress, device=config.device)
     train_cache, test_cache = config.root / "cache" / "train", config.root / "cache" / "test"
-    build_cache(data, "train", train_cache, options=options)
-    build_cache(data, "test", test_cache, options=options, psd_from=train_cache)
+    try:
+        build_cache(data, "train", train_cache, options=options)
+        build_cache(data, "test", test_cache, options=options, psd_from=train_cache)
+    except SettingsMismatchError as error:
+        log.warning("the demo's caches were built with other settings; rebuilding them and "
+                    "retraining (%s)", error)
+        for stale in (config.root / "cache", config.root / "runs"):
+            shutil.rmtree(stale, ignore_errors=True)
+        build_cache(data, "train", train_cache, options=options)
+        build_cache(data, "test", test_cache, options=options, psd_from=train_cache)
     return train_cache, test_cache
 
 

@@ -177,6 +177,10 @@ def _differences(old: Mapping[str, Any], new: Mapping[str, Any], prefix: str = "
     return out
 
 
+class SettingsMismatchError(ValueError):
+    """An existing cache or shard was built with other settings than those requested."""
+
+
 def _check_same(out: Path, what: str, old: Mapping[str, Any], new: Mapping[str, Any]) -> None:
     differences = _differences(old, new)
     if differences:
@@ -184,7 +188,7 @@ def _check_same(out: Path, what: str, old: Mapping[str, Any], new: Mapping[str, 
         hint = ("; it has no per-sample normalisation (built before sample-psd became the "
                 "default): pass --normalize none to continue it"
                 if "normalize" in new_config and "normalize" not in old_config else "")
-        raise ValueError(
+        raise SettingsMismatchError(
             f"{out}: {what} was built with different settings; use another --out or delete it. "
             + "; ".join(differences) + hint
         )

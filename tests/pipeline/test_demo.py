@@ -9,6 +9,9 @@ import pandas as pd
 
 from pipeline.cli import main
 from pipeline.demo import ChainConfig, run_chain, summarise_table
+from preprocess.build import BuildOptions, build_cache
+from preprocess.cache import read_manifest
+from preprocess.normalize import NormalizeConfig
 
 
 def tiny_chain(out: Path) -> ChainConfig:
@@ -54,3 +57,24 @@ def test_demo_command_rejects_unknown_model(tmp_path: Path, capsys) -> None:
                  "--n-test", "4", "--no-progress"])
     assert code == 2
     assert "resnet17" in capsys.readouterr().err
+
+
+def test_a_demo_left_by_older_settings_is_rebuilt(tmp_path: Path) -> None:
+    """Caches an earlier version built (here: without per-sample normalisation) and the model
+    trained on them are replaced, so `make demo` keeps working after an upgrade."""
+    config = tiny_chain(tmp_path / "demo")
+    root = Path(config.out)
+    run_chain(config)
+    old = root / "cache" / "train"
+    for cache in (old, root / "cache" / "test"):  # what the previous default built
+        for path in cache.iterdir():
+            path.unlink()
+        build_cache(root / "data", cache.name, cache, psd_from=None if cache == old else old,
+                    options=BuildOptions(workers=0, progress=False),
+                    normalize=NormalizeConfig(method="none"))
+    assert "normalize" not in read_manifest(old).config
+
+    summary = run_chain(config)
+    assert read_manifest(old).config["normalize"]["method"] == "sample-psd"
+    assert read_manifest(root / "cache" / "test").config_hash == read_manifest(old).config_hash
+    assert {row["method"] for row in summary["table"]} == {"resnet16", "matched_filter"}
