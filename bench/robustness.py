@@ -25,7 +25,7 @@ the standard deviation of that difference over paired bootstrap resamples of the
 The networks' scores are saved in ``OUT/predictions/<set>/<variant>.csv``.
 
     python bench/robustness.py --n-train 8000 --n-test 2000 --epochs 6 --variants \\
-        none:stationary sample-psd:stationary sample-psd:nonstationary row-median:nonstationary
+        none:stationary sample-psd:stationary sample-psd:nonstationary none:nonstationary
 
 ``--n-test 2000`` gives 1000 noise samples per set: enough for FPR 1e-2. Re-running with the
 same ``--out`` reuses the data, caches, finished runs and matched-filter scores.
@@ -83,6 +83,11 @@ def parse_variant(text: str) -> tuple[str, str]:
     return method, noise
 
 
+def _slug(variant: str) -> str:
+    """A variant as a file or folder name: ``none:stationary`` -> ``none-stationary``."""
+    return variant.replace(":", "-")
+
+
 def noise_options(name: str, args: argparse.Namespace) -> dict:
     """Simulator options of a noise condition: stationary, varying, glitch or both."""
     scale = {"psd_scale_min": args.psd_scale[0], "psd_scale_max": args.psd_scale[1]}
@@ -131,7 +136,7 @@ def train_model(out: Path, cache: Path, variant: str, args: argparse.Namespace) 
     """``best.pt`` of the run for ``variant``: ``--run``, a finished run, or a new one."""
     if args.run:
         return Path(args.run) / "best.pt"
-    run_dir = out / "runs" / f"{args.model}-{variant.replace(':', '-')}"
+    run_dir = out / "runs" / f"{args.model}-{_slug(variant)}"
     metrics = run_dir / "metrics.csv"
     if (run_dir / "best.pt").is_file() and metrics.is_file() and len(
             pd.read_csv(metrics)) >= args.epochs:
@@ -149,7 +154,7 @@ def network_scores(out: Path, name: str, variant: str, cache: Path, checkpoint: 
                    data: Path, device: str) -> pd.DataFrame:
     """The network's scores on one test set, as ``pipeline evaluate`` reads them (the logit),
     saved as ``predictions/<set>/<variant>.csv``."""
-    path = out / "predictions" / name / f"{variant.replace(':', '-')}.csv"
+    path = out / "predictions" / name / f"{_slug(variant)}.csv"
     frame = predict(cache, "test", [checkpoint], PredictConfig(tta=True, device=device),
                     data=data, progress=False)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -79,16 +79,19 @@ def _build(config: ChainConfig, data: Path) -> tuple[Path, Path]:
     replaced, not refused."""
     options = BuildOptions(progress=config.progress, device=config.device)
     train_cache, test_cache = config.root / "cache" / "train", config.root / "cache" / "test"
-    try:
+
+    def build() -> None:
         build_cache(data, "train", train_cache, options=options)
         build_cache(data, "test", test_cache, options=options, psd_from=train_cache)
+
+    try:
+        build()
     except SettingsMismatchError as error:
         log.warning("the demo's caches were built with other settings; rebuilding them and "
                     "retraining (%s)", error)
         for stale in (config.root / "cache", config.root / "runs"):
             shutil.rmtree(stale, ignore_errors=True)
-        build_cache(data, "train", train_cache, options=options)
-        build_cache(data, "test", test_cache, options=options, psd_from=train_cache)
+        build()
     return train_cache, test_cache
 
 

@@ -119,15 +119,15 @@ def combine(logits: np.ndarray, method: str) -> np.ndarray:
     return ensemble(list(logits), method)
 
 
-def score_test_set(out: Path, names: Sequence[str], labels: str | Path,
-                injections: str | Path = "") -> dict[str, dict[str, Any]]:
+def score_test_set(out: Path, predictions: Mapping[str, pd.DataFrame], truth: pd.DataFrame,
+                   labels: str | Path, injections: str | Path = "") -> dict[str, dict[str, Any]]:
     """Test AUC with its standard error, TPR at ``TEST_FPR`` and SNR at 50% / 90% efficiency
-    per name, by ``pipeline.evaluate`` (report.json and plots in ``out/report``)."""
-    paths = prediction_paths(out, names)
-    predictions = {n: read_predictions(p) for n, p in paths.items()}
+    per name of ``predictions`` (read from ``prediction_paths``) against ``truth`` (read from
+    ``labels``), by ``pipeline.evaluate`` (report.json and plots in ``out/report``)."""
+    paths = prediction_paths(out, list(predictions))
     inj = pd.read_csv(injections, dtype={"id": str}) if injections else None
     inputs = {"labels": str(labels)} | ({"injections": str(injections)} if injections else {})
-    report = evaluate(predictions, read_labels(labels), inj, EvaluateConfig(),
+    report = evaluate(dict(predictions), truth, inj, EvaluateConfig(),
                       {n: str(p) for n, p in paths.items()}, inputs)
     write_report(report, out / "report")
     scores = {}
@@ -146,8 +146,9 @@ def prediction_paths(out: Path, names: Sequence[str]) -> dict[str, Path]:
                 out / n / "test.csv") for n in names}
 
 
-def ensemble_differences(out: Path, rows: Sequence[Mapping[str, Any]],
-                         scores: Mapping[str, Mapping[str, Any]], labels: str | Path,
+def ensemble_differences(rows: Sequence[Mapping[str, Any]],
+                         scores: Mapping[str, Mapping[str, Any]],
+                         predictions: Mapping[str, pd.DataFrame], truth: pd.DataFrame,
                          seed: int = 0) -> list[dict[str, Any]]:
     """Each ensemble's test AUC minus that of the best member by test AUC, with the standard
     deviation of the difference over paired bootstrap resamples of the test samples; the
@@ -158,11 +159,9 @@ def ensemble_differences(out: Path, rows: Sequence[Mapping[str, Any]],
     if not members or not ensembles:
         return []
     best = max(members, key=lambda n: scores[n]["test_auc"])
-    truth = read_labels(labels)
     ids = truth["id"].astype(str).reset_index(drop=True)
     targets = truth["target"].to_numpy(dtype=np.int64)
-    aligned = {n: align_scores(str(p), read_predictions(p), ids)
-               for n, p in prediction_paths(out, [best, *ensembles]).items()}
+    aligned = {n: align_scores(n, predictions[n], ids) for n in [best, *ensembles]}
     differences = []
     for name in ensembles:
         diff, se = paired_auc_difference(targets, aligned[name], aligned[best], N_BOOT, seed)
@@ -236,10 +235,14 @@ def write_comparison(out: str | Path, rows: Sequence[Mapping[str, Any]],
     """Ensembles, test scores, ``family.csv``, ``family.md`` and the plots; returns the table."""
     out = Path(out)
     all_rows = list(rows) + ensemble_rows(out, rows, seed, test)
-    scores = score_test_set(out, [r["name"] for r in all_rows], labels, injections) \
-        if test and labels and all_rows else None
+    scores, differences = None, []
+    if test and labels and all_rows:  # each file read once, for the scores and the differences
+        truth = read_labels(labels)
+        predictions = {n: read_predictions(p) for n, p in
+                       prediction_paths(out, [r["name"] for r in all_rows]).items()}
+        scores = score_test_set(out, predictions, truth, labels, injections)
+        differences = ensemble_differences(all_rows, scores, predictions, truth, seed)
     table = comparison_table(all_rows, failures, scores)
-    differences = ensemble_differences(out, all_rows, scores, labels, seed) if scores else []
     lines = [difference_line(d) for d in differences]
     for line in lines:
         log.info("%s", line)
