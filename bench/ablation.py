@@ -19,15 +19,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline.augment import AugmentConfig
-from pipeline.config import TrainConfig
-from pipeline.evaluate import EvaluateConfig, evaluate
-from pipeline.predict import PredictConfig, predict
+from pipeline.config import AugmentConfig, EvaluateConfig, PredictConfig, TrainConfig
+from pipeline.evaluate import evaluate
+from pipeline.predict import predict
 from pipeline.train import fit
-from preprocess.build import BuildOptions, build_cache
+from preprocess.build import build_cache
+from preprocess.config import BuildOptions, WhitenConfig
 from preprocess.layout import read_labels
 from preprocess.simulate import SimulationConfig, simulate
-from preprocess.whiten import WhitenConfig
 
 NO_AUGMENT = AugmentConfig(swap_ligo=False, time_shift=False)
 VARIANTS: dict[str, dict] = {  # name -> whiten, model_kwargs, augment

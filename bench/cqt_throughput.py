@@ -34,8 +34,9 @@ from nnAudio.features import CQT1992v2
 from torch.utils.data import DataLoader
 
 from pipeline.data import FoldLoaders, build_loaders
-from preprocess.build import BuildOptions, build_cache, resolve_device
-from preprocess.cqt import ALGORITHMS, CQT, CQTConfig
+from preprocess.build import build_cache, resolve_device
+from preprocess.config import ALGORITHMS, BuildOptions, CQTConfig
+from preprocess.cqt import CQT
 from preprocess.dataset import SpectrogramCache
 from preprocess.layout import N_TIME, read_split, sample_path
 from preprocess.simulate import SimulationConfig, simulate

@@ -23,13 +23,19 @@ from pathlib import Path
 import pandas as pd
 
 from pipeline.commands.train import DEPTHS
-from pipeline.config import TrainConfig
-from pipeline.evaluate import EvaluateConfig, evaluate, read_predictions
-from pipeline.family import FamilyConfig, member_names, run_family
+from pipeline.config import (
+    BankConfig,
+    EvaluateConfig,
+    FamilyConfig,
+    MatchedFilterConfig,
+    TrainConfig,
+)
+from pipeline.evaluate import evaluate, read_predictions
+from pipeline.family import member_names, run_family
 from pipeline.family_report import markdown_table
-from pipeline.matched_filter import MatchedFilterConfig, run_matched_filter
-from pipeline.template_bank import BankConfig
-from preprocess.build import BuildOptions, build_cache
+from pipeline.matched_filter import run_matched_filter
+from preprocess.build import build_cache
+from preprocess.config import BuildOptions
 from preprocess.layout import read_labels
 from preprocess.simulate import SimulationConfig, simulate
 

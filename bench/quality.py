@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from models import resnet_name
-from pipeline.demo import ChainConfig, run_chain
+from pipeline.config import ChainConfig
+from pipeline.demo import run_chain
 
 
 def efficiency_at(method: dict, snr: float) -> float | None:

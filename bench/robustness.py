@@ -43,23 +43,27 @@ import numpy as np
 import pandas as pd
 
 from pipeline.auc_stats import paired_auc_difference
-from pipeline.augment import AugmentConfig
-from pipeline.config import TrainConfig
-from pipeline.evaluate import (
+from pipeline.config import (
+    AugmentConfig,
+    BankConfig,
     EvaluateConfig,
+    MatchedFilterConfig,
+    PredictConfig,
+    TrainConfig,
+)
+from pipeline.evaluate import (
     align_scores,
     evaluate,
     fpr_threshold,
     noise_conditions,
     read_predictions,
 )
-from pipeline.matched_filter import MatchedFilterConfig, run_matched_filter
-from pipeline.predict import PredictConfig, predict
-from pipeline.template_bank import BankConfig
+from pipeline.matched_filter import run_matched_filter
+from pipeline.predict import predict
 from pipeline.train import fit
-from preprocess.build import BuildOptions, build_cache, resolve_device
+from preprocess.build import build_cache, resolve_device
+from preprocess.config import NORMALIZATIONS, BuildOptions, NormalizeConfig
 from preprocess.layout import read_labels
-from preprocess.normalize import NORMALIZATIONS, NormalizeConfig
 from preprocess.provenance import atomic_path, write_json_atomic
 from preprocess.simulate import SimulationConfig, simulate
 

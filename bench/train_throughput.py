@@ -31,11 +31,12 @@ import numpy as np
 import torch
 
 from models import create_model
-from pipeline.augment import AugmentConfig, BatchAugment
-from pipeline.config import TrainConfig
+from pipeline.augment import BatchAugment
+from pipeline.config import AugmentConfig, TrainConfig
 from pipeline.data import FoldLoaders, build_loaders
 from pipeline.distributed import DistContext, resolve_device
-from pipeline.optimisation import Precision, build_optimisation
+from pipeline.optimisation import build_optimisation
+from pipeline.precision import Precision
 from pipeline.train import train_one_epoch
 from preprocess.cache import write_cache
 

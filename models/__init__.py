@@ -18,28 +18,36 @@ Example::
 
 Our ResNets take a ``stem`` option (see ``models.stems.STEMS``; default ``DEFAULT_STEM``);
 timm models take timm's own keyword options.
+
+The names below are imported on first use (PEP 562), so ``from models.stems import STEMS``
+costs no torch import: a command line can list the stems before it needs a model.
 """
 
-from . import resnet as resnet  # registers resnet16 ... resnet152
-from ._registry import (
-    UnknownModelError,
-    check_model_name,
-    create_model,
-    is_model,
-    list_models,
-    register_model,
-)
-from .resnet import resnet_name
-from .stems import DEFAULT_STEM, STEMS
+from __future__ import annotations
 
-__all__ = [
-    "DEFAULT_STEM",
-    "STEMS",
-    "UnknownModelError",
-    "check_model_name",
-    "create_model",
-    "is_model",
-    "list_models",
-    "register_model",
-    "resnet_name",
-]
+import importlib
+from typing import Any
+
+_EXPORTS = {  # public name -> module holding it
+    "UnknownModelError": "._registry",
+    "check_model_name": "._registry",
+    "create_model": "._registry",
+    "is_model": "._registry",
+    "list_models": "._registry",
+    "register_model": "._registry",
+    "resnet_name": ".resnet",
+    "DEFAULT_STEM": ".stems",
+    "STEMS": ".stems",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    """Import the module of a public name on first use; our ResNets register before any
+    registry function runs."""
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    if _EXPORTS[name] == "._registry":
+        importlib.import_module(".resnet", __name__)  # registers resnet16 ... resnet152
+    return getattr(importlib.import_module(_EXPORTS[name], __name__), name)

@@ -22,8 +22,10 @@ bins as the frequency axis, so the maps become near-square at half the cost of `
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from torch import nn
+if TYPE_CHECKING:
+    from torch import nn
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,8 @@ def make_stem(name: str, in_chans: int, out_chans: int) -> tuple[nn.Conv2d, nn.M
     ``conv1`` maps (B, in_chans, F, T) to (B, out_chans, F', T') and is initialised like
     torchvision's ResNet (Kaiming normal, fan-out, ReLU), so a swapped stem trains the same way.
     """
+    from torch import nn
+
     if name not in STEMS:
         raise ValueError(f"unknown stem {name!r}; valid stems: {', '.join(STEMS)}")
     if not isinstance(in_chans, int) or in_chans < 1:

@@ -12,41 +12,32 @@ Only transforms that keep the physics are offered. Channel order is ``preprocess
 
 Horizontal flips (time reversal turns a chirp into an anti-chirp) and colour jitter (mixes the
 detectors' whitened amplitudes) are deliberately absent. Random draws come from an explicit
-``torch.Generator`` (on the CPU), so a seed and an epoch fix every augmentation.
+``torch.Generator`` on the batch's own device, so a seed and an epoch fix every augmentation
+(per device type) and no draw is copied from the host: on a GPU a host-to-device copy of
+ordinary memory waits for the GPU, and the CPU could not queue the next step's work.
+Every transform returns its batch in the input's memory format (channels_last stays
+channels_last), so the first convolution never converts the layout.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 from torch import Tensor
 
+from pipeline.config import AugmentConfig
+
 H1, L1 = 0, 1  # channel index of each LIGO detector in (B, 3, F, T)
-
-
-@dataclass
-class AugmentConfig:
-    """Which augmentations to apply to training batches, and how strongly."""
-
-    swap_ligo: bool = True  # exchange H1 <-> L1 images
-    swap_prob: float = 0.5  # probability of the swap per sample
-    time_shift: bool = True  # roll along time, the same for all detectors
-    max_time_shift: int = 4  # largest shift in time bins (4 of 129 bins ~ 62 ms)
-    time_mask: bool = False  # mask one band of time bins per sample
-    time_mask_width: int = 8  # largest masked band, time bins
-    freq_mask: bool = False  # mask one band of frequency bins per sample
-    freq_mask_width: int = 6  # largest masked band, frequency bins
 
 
 def swap_ligo(x: Tensor, prob: float, generator: torch.Generator) -> Tensor:
     """Exchange channels H1 and L1 of each sample with probability ``prob``; V1 is kept."""
     if x.ndim != 4 or x.shape[1] < 2:
         raise ValueError(f"expected (B, 3, F, T) detector images, got shape {tuple(x.shape)}")
-    swap = torch.rand(x.shape[0], generator=generator) < prob  # (B,)
-    swap = swap.to(x.device).view(-1, 1, 1, 1)
-    swapped = x[:, [L1, H1, *range(2, x.shape[1])]]
-    return torch.where(swap, swapped, x)
+    swap = (torch.rand(x.shape[0], generator=generator, device=x.device) < prob).view(-1, 1, 1)
+    out = x.clone(memory_format=torch.preserve_format)
+    out[:, H1] = torch.where(swap, x[:, L1], x[:, H1])  # (B, F, T) each
+    out[:, L1] = torch.where(swap, x[:, H1], x[:, L1])
+    return out
 
 
 def time_shift(x: Tensor, max_shift: int, generator: torch.Generator) -> Tensor:
@@ -54,10 +45,12 @@ def time_shift(x: Tensor, max_shift: int, generator: torch.Generator) -> Tensor:
     if max_shift <= 0:
         return x
     batch, _, _, n_time = x.shape
-    shift = torch.randint(-max_shift, max_shift + 1, (batch,), generator=generator)
-    source = (torch.arange(n_time) - shift.view(-1, 1)) % n_time  # (B, T): output t reads t - s
-    index = source.to(x.device).view(batch, 1, 1, n_time).expand_as(x)
-    return torch.gather(x, 3, index)
+    shift = torch.randint(-max_shift, max_shift + 1, (batch,), generator=generator,
+                          device=x.device)
+    positions = torch.arange(n_time, device=x.device)
+    source = (positions - shift.view(-1, 1)) % n_time  # (B, T): output t reads t - s
+    index = source.view(batch, 1, 1, n_time).expand_as(x)
+    return torch.gather(x, 3, index, out=torch.empty_like(x))  # empty_like keeps the format
 
 
 def _band_mask(x: Tensor, axis: int, max_width: int, generator: torch.Generator) -> Tensor:
@@ -65,15 +58,16 @@ def _band_mask(x: Tensor, axis: int, max_width: int, generator: torch.Generator)
     if max_width <= 0:
         return x
     batch, size = x.shape[0], x.shape[axis]
-    width = torch.randint(0, min(max_width, size) + 1, (batch,), generator=generator)
-    start = (torch.rand(batch, generator=generator) * (size - width + 1)).long()
-    position = torch.arange(size).view(1, -1)
+    width = torch.randint(0, min(max_width, size) + 1, (batch,), generator=generator,
+                          device=x.device)
+    start = (torch.rand(batch, generator=generator, device=x.device)
+             * (size - width + 1)).long()
+    position = torch.arange(size, device=x.device).view(1, -1)
     band = (position >= start.view(-1, 1)) & (position < (start + width).view(-1, 1))  # (B, n)
     shape = [batch, 1, 1, 1]
     shape[axis] = size
-    band = band.to(x.device).view(shape)
     mean = x.mean(dim=(2, 3), keepdim=True)  # (B, C, 1, 1)
-    return torch.where(band, mean, x)
+    return torch.where(band.view(shape), mean, x, out=torch.empty_like(x))
 
 
 def time_mask(x: Tensor, max_width: int, generator: torch.Generator) -> Tensor:
@@ -90,15 +84,25 @@ class BatchAugment:
     """Apply the augmentations switched on in ``config`` to a batch (B, 3, F, T).
 
     ``reseed(seed)`` at the start of each epoch makes the draws reproducible (and resumable).
+    Each device gets its own generator, made on first use and seeded alike.
     """
 
     def __init__(self, config: AugmentConfig, seed: int = 0):
         self.config = config
-        self.generator = torch.Generator().manual_seed(seed)
+        self.seed = seed
+        self._generators: dict[torch.device, torch.Generator] = {}
 
     def reseed(self, seed: int) -> None:
-        """Restart the random stream from ``seed``."""
-        self.generator.manual_seed(seed)
+        """Restart the random streams from ``seed``."""
+        self.seed = seed
+        for generator in self._generators.values():
+            generator.manual_seed(seed)
+
+    def generator(self, device: torch.device) -> torch.Generator:
+        """The random stream of ``device`` (created on it, so draws never cross devices)."""
+        if device not in self._generators:
+            self._generators[device] = torch.Generator(device=device).manual_seed(self.seed)
+        return self._generators[device]
 
     @property
     def active(self) -> bool:
@@ -107,7 +111,10 @@ class BatchAugment:
         return c.swap_ligo or c.time_shift or c.time_mask or c.freq_mask
 
     def __call__(self, x: Tensor) -> Tensor:
-        c, g = self.config, self.generator
+        c = self.config
+        if not self.active:
+            return x
+        g = self.generator(x.device)
         if c.swap_ligo:
             x = swap_ligo(x, c.swap_prob, g)
         if c.time_shift:

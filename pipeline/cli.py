@@ -1,36 +1,31 @@
 """The ``pipeline`` command: thin argument parsing over training, prediction and evaluation.
 
-Each subcommand lives in ``pipeline/commands/<name>.py`` and exposes ``add_parser(subparsers)``,
-which registers its options and sets ``func`` to a handler taking the parsed arguments.
+Each subcommand lives in ``pipeline/commands/<name>.py``, imported only when it runs
+(``preprocess.commandline``); its ``add_parser(subparsers)`` registers its options.
 """
 
 from __future__ import annotations
 
-import argparse
-import logging
 import sys
 from collections.abc import Sequence
 
-from pipeline.commands import baseline, demo, evaluate, family, predict, train
-from preprocess.errors import run_command
+from preprocess import commandline
 
-COMMANDS = (train, family, predict, evaluate, baseline, demo)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The full parser, one subparser per command module."""
-    parser = argparse.ArgumentParser(prog="pipeline", description=__doc__.splitlines()[0])
-    subparsers = parser.add_subparsers(dest="command", required=True)
-    for command in COMMANDS:
-        command.add_parser(subparsers)
-    return parser
+COMMANDS: commandline.Registry = {
+    "train": ("pipeline.commands.train", "train a classifier on one fold of a cache"),
+    "family": ("pipeline.commands.family", "train, ensemble and compare a family of models"),
+    "predict": ("pipeline.commands.predict", "probabilities for a cached split"),
+    "evaluate": ("pipeline.commands.evaluate",
+                 "ROC AUC, TPR at fixed FPR and efficiency vs SNR of prediction files"),
+    "baseline": ("pipeline.commands.baseline", "reference detectors on the same samples"),
+    "demo": ("pipeline.commands.demo",
+             "simulate, build CQT caches, train, predict, run the matched filter and evaluate"),
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: run one subcommand; expected failures end with one clear line, exit 2."""
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    args = build_parser().parse_args(argv)
-    return run_command("pipeline", args)
+    return commandline.main("pipeline", __doc__.splitlines()[0], COMMANDS, argv)
 
 
 if __name__ == "__main__":

@@ -2,8 +2,9 @@
 
 - Multiply-adds: torch's own ``FlopCounterMode`` on one image, halved (it counts a
   multiply-add as two FLOPs); convolutions and matrix products only, as the counter does.
-- Inference rate: images per second of the model alone on batches already in memory (on the
-  device for a GPU), the median over the batches after one warm-up batch.
+- Inference rate: images per second of the model run as ``pipeline predict`` runs it (the same
+  ``Precision``: autocast, memory format, float32 head, float16 batches converted on the
+  device) on batches already in memory, the median over the batches after one warm-up batch.
 - Peak memory (``PeakMemory``): on CUDA, ``torch.cuda.max_memory_allocated`` (tensors only, not
   the allocator's cache); on the CPU, the largest growth of this process's resident set size
   over its value at the start, sampled every ``interval`` seconds (DataLoader worker processes
@@ -21,6 +22,9 @@ import numpy as np
 import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
+
+from pipeline.precision import Precision
+from preprocess import devices
 
 MIB = 2**20
 
@@ -40,21 +44,21 @@ def multiply_adds(model: nn.Module, image_shape: Sequence[int]) -> int:
 
 
 @torch.inference_mode()
-def inference_rate(model: nn.Module, batches: Sequence[torch.Tensor], device: torch.device,
-                   autocast_dtype: torch.dtype | None = None) -> float:
-    """Images per second of ``model`` on ``batches`` ``[(B, C, F, T), ...]``: the median over
-    the batches after the first, which warms up (robust to a busy machine's pauses)."""
+def inference_rate(model: nn.Module, batches: Sequence[torch.Tensor],
+                   precision: Precision) -> float:
+    """Images per second of ``model`` on ``batches`` ``[(B, C, F, T), ...]`` (float16, as the
+    cache stores them) run with ``precision``: the median over the batches after the first,
+    which warms up (robust to a busy machine's pauses)."""
     if not batches:
         raise ValueError("no batches to time")
-    model = model.to(device).eval()
-    inputs = [b.to(device, torch.float32) for b in batches]
+    model = precision.prepare_model(model).eval()
+    inputs = [b.to(precision.device) for b in batches]  # in device memory, as stored
     rates = []
     for x in inputs[:1] + inputs:  # the first batch twice: once to warm up, untimed
         start = time.perf_counter()
-        with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
-            model(x)
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
+        with precision.autocast():
+            model(precision.to_device(x))
+        devices.synchronize(precision.device)
         rates.append(len(x) / max(time.perf_counter() - start, 1e-9))
     return float(np.median(rates[1:]))
 
@@ -85,7 +89,7 @@ class PeakMemory:
 
     def __enter__(self) -> PeakMemory:
         if self.device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats(self.device)
+            devices.reset_peak_memory(self.device)  # initialises CUDA on the device first
         elif (base := _rss_bytes()) is not None:
             self._base = self._peak = base
             self._thread = threading.Thread(target=self._sample, daemon=True)
@@ -94,7 +98,7 @@ class PeakMemory:
 
     def __exit__(self, *exc: object) -> None:
         if self.device.type == "cuda":
-            self.mib = torch.cuda.max_memory_allocated(self.device) / MIB
+            self.mib = (devices.peak_memory(self.device) or 0) / MIB
         elif self._thread is not None:
             self._stop.set()
             self._thread.join()

@@ -12,50 +12,33 @@ import json
 import logging
 import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from models import check_model_name
-from pipeline.config import TrainConfig
-from pipeline.evaluate import EvaluateConfig, evaluate, read_predictions, write_report
-from pipeline.matched_filter import MatchedFilterConfig, run_matched_filter
-from pipeline.predict import PredictConfig, predict, write_predictions
-from pipeline.template_bank import BankConfig
+from pipeline.config import (
+    BankConfig,
+    ChainConfig,
+    EvaluateConfig,
+    MatchedFilterConfig,
+    PredictConfig,
+    TrainConfig,
+)
+from pipeline.evaluate import evaluate, read_predictions, write_report
+from pipeline.matched_filter import run_matched_filter
+from pipeline.predict import predict, write_predictions
 from pipeline.train import fit
-from preprocess.build import BuildOptions, SettingsMismatchError, build_cache
+from preprocess.build import SettingsMismatchError, build_cache
+from preprocess.config import BuildOptions
 from preprocess.layout import read_labels
 from preprocess.outputs import claim_dir
 from preprocess.provenance import library_versions, write_json_atomic
 from preprocess.simulate import SimulationConfig, simulate
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class ChainConfig:
-    """Sizes and choices of one end-to-end run; the defaults are the CPU demo."""
-
-    out: str = "demo"  # everything goes under this directory
-    n_train: int = 4000  # simulated training samples (one fold of them validates)
-    n_test: int = 1000  # simulated test samples (labels hidden from the model)
-    seed: int = 0  # simulation seed; training uses it too
-    model: str = "resnet18"  # any models.list_models() name
-    model_kwargs: dict[str, Any] = field(default_factory=lambda: {"stem": "imagenet"})
-    epochs: int = 6  # training epochs (early stopping may end sooner)
-    batch_size: int = 64  # training batch size
-    lr: float = 1e-3  # AdamW peak learning rate
-    tta: bool = True  # average predictions over the LIGO channel swap
-    n_templates: int = 200  # matched-filter bank size
-    device: str = "auto"  # cpu, cuda or auto
-    workers: int | None = None  # processes for simulation, matched filter and data loading
-    progress: bool = True  # tqdm bars
-
-    @property
-    def root(self) -> Path:
-        return Path(self.out)
 
 
 def _timed(steps: dict[str, float], name: str, start: float) -> None:
@@ -171,7 +154,7 @@ def run_chain(config: ChainConfig) -> dict[str, Any]:
 
     start = time.perf_counter()
     submission = config.root / "submission.csv"
-    predict_config = PredictConfig(tta=config.tta)
+    predict_config = PredictConfig(tta=config.tta, device=config.device)
     frame = predict(test_cache, "test", [checkpoint], predict_config, data=data,
                     progress=config.progress)
     write_predictions(frame, submission, predict_config, [checkpoint], test_cache)

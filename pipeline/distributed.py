@@ -15,6 +15,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from preprocess import devices
+
 logger = logging.getLogger(__name__)
 
 
@@ -38,30 +40,19 @@ class DistContext:
         return self.world_size > 1
 
 
-def resolve_device(name: str, local_rank: int = 0) -> torch.device:
-    """``auto`` -> ``cuda:<local_rank>`` when a GPU is present, else ``cpu``; checks ``cuda``."""
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    device = torch.device(name)
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError(f"device {name!r} requested but CUDA is not available")
-        if device.index is None:
-            device = torch.device("cuda", local_rank)
-    elif device.type != "cpu":
-        raise ValueError(f"unsupported device {name!r}: use auto, cpu, cuda or cuda:N")
-    return device
+def init_distributed(device_name: str = "auto", benchmark: bool = False) -> DistContext:
+    """Join the torchrun process group if there is one (NCCL on GPUs, gloo on CPUs).
 
-
-def init_distributed(device_name: str = "auto") -> DistContext:
-    """Join the torchrun process group if there is one (NCCL on GPUs, gloo on CPUs)."""
-    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    The device is this rank's (``preprocess.devices.resolve_device``), made current and
+    initialised before anything else touches CUDA; ``benchmark`` turns on cuDNN's algorithm
+    search for training's fixed batch shape.
+    """
+    world_size = devices.world_size()
     rank = int(os.environ.get("RANK", "0"))
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    device = resolve_device(device_name, local_rank)
+    local_rank = devices.local_rank()
+    device = devices.resolve_device(device_name, local_rank, world_size)
+    devices.prepare(device, benchmark=benchmark)
     if world_size > 1 and not dist.is_initialized():
-        if device.type == "cuda":
-            torch.cuda.set_device(device)
         backend = "nccl" if device.type == "cuda" else "gloo"
         dist.init_process_group(backend=backend, rank=rank, world_size=world_size)
         logger.info("rank %d/%d joined the %s process group on %s", rank, world_size, backend,

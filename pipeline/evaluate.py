@@ -36,7 +36,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,7 @@ from scipy.stats import binomtest
 from sklearn.metrics import roc_auc_score, roc_curve
 
 from pipeline.auc_stats import hanley_mcneil_se
+from pipeline.config import EvaluateConfig
 from pipeline.plots import plot_efficiency, plot_roc
 from preprocess.layout import read_csv
 from preprocess.outputs import claim_dir
@@ -54,30 +55,6 @@ from preprocess.provenance import library_versions, write_json_atomic
 log = logging.getLogger(__name__)
 
 MAX_ROC_POINTS = 2000  # ROC points kept per method in the report (log-spaced in FPR beyond this)
-
-
-@dataclass
-class EvaluateConfig:
-    """How predictions are scored."""
-
-    fpr: float = 1e-2  # false-positive rate at which the efficiency curve is measured
-    fprs: tuple[float, ...] = (1e-1, 1e-2, 1e-3)  # FPRs at which the TPR is reported
-    min_noise_per_fpr: float = 10.0  # claim an FPR f only with >= this / f noise samples
-    snr_min: float = 2.0  # lower edge of the first efficiency bin (network optimal SNR)
-    snr_max: float = 16.0  # upper edge of the last efficiency bin
-    snr_bin_width: float = 2.0  # width of the efficiency bins
-    confidence: float = 0.68  # confidence level of the binomial error bars (about 1 sigma)
-    efficiency_levels: tuple[float, ...] = (0.5, 0.9)  # report the SNR where these are crossed
-    efficiency_snrs: tuple[float, ...] = (8.0, 12.0)  # report the efficiency at these SNRs
-
-    def snr_edges(self) -> np.ndarray:
-        """Bin edges ``(B+1,)`` from ``snr_min`` to ``snr_max``."""
-        if self.snr_bin_width <= 0 or self.snr_max <= self.snr_min:
-            raise ValueError(
-                f"bad SNR bins: min {self.snr_min}, max {self.snr_max}, width {self.snr_bin_width}"
-            )
-        n_bins = math.ceil((self.snr_max - self.snr_min) / self.snr_bin_width - 1e-9)
-        return self.snr_min + self.snr_bin_width * np.arange(n_bins + 1)
 
 
 def read_predictions(path: str | Path) -> pd.DataFrame:
@@ -93,7 +70,30 @@ def read_predictions(path: str | Path) -> pd.DataFrame:
     if {"id", "target"} - set(frame.columns):
         raise ValueError(f"{path}: expected columns id,target, found {list(frame.columns)}")
     score = "logit" if "logit" in frame.columns else "target"
+    if score == "logit":
+        check_logit_agrees(frame, path)
     return pd.DataFrame({"id": frame["id"], "target": frame[score]})
+
+
+def check_logit_agrees(frame: pd.DataFrame, path: Path) -> None:
+    """Refuse a file whose ``target`` and ``logit`` columns rank the samples differently.
+
+    ``pipeline predict`` writes ``target = sigmoid(logit)``, so sorted by logit the targets
+    never decrease (float64 rounding only makes ties). A file in which one column was edited
+    (targets inverted, say) would be scored by the other without a word.
+    """
+    logits = pd.to_numeric(frame["logit"], errors="coerce").to_numpy(dtype=float)
+    targets = pd.to_numeric(frame["target"], errors="coerce").to_numpy(dtype=float)
+    finite = np.isfinite(logits) & np.isfinite(targets)
+    order = np.argsort(logits[finite], kind="stable")
+    steps = np.diff(targets[finite][order])
+    inverted = np.flatnonzero(steps < -1e-12)  # 1e-12: far above float64 rounding of p
+    if len(inverted):
+        ids = frame["id"].to_numpy()[finite][order]
+        a, b = ids[inverted[0]], ids[inverted[0] + 1]
+        raise ValueError(f"{path}: its target and logit columns disagree in order ({len(inverted)}"
+                         f" adjacent pair(s), first ids {a!r} and {b!r}): one column was edited; "
+                         "keep only the column you mean to score (target, or logit)")
 
 
 def align_scores(name: str, predictions: pd.DataFrame, ids: pd.Series) -> np.ndarray:

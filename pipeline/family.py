@@ -24,7 +24,8 @@ import logging
 import os
 import re
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -34,59 +35,28 @@ import torch.distributed as dist
 from sklearn.metrics import roc_auc_score
 from torch.utils.data import DataLoader
 
-from models import check_model_name, list_models, resnet_name
-from models.pretrained import IMAGENET
+from models import list_models, resnet_name
 from pipeline.checkpoint import load_model_from_checkpoint
-from pipeline.config import TrainConfig
+from pipeline.config import FamilyConfig, PredictConfig, TrainConfig, recipe_differences
 from pipeline.costs import PeakMemory, count_parameters, inference_rate, multiply_adds
 from pipeline.data import fold_indices
-from pipeline.distributed import resolve_device
 from pipeline.family_report import write_comparison
-from pipeline.predict import PredictConfig, predict, write_predictions
+from pipeline.precision import Precision
+from pipeline.predict import predict, write_predictions
 from pipeline.train import fit
-from preprocess.dataset import SpectrogramCache
+from preprocess import devices
+from preprocess.cache import read_manifest
+from preprocess.dataset import SpectrogramCache, collate_batch
 from preprocess.outputs import claim_dir
 from preprocess.provenance import atomic_path, library_versions, write_json_atomic
 
 log = logging.getLogger(__name__)
 
-
-@dataclass
-class FamilyConfig:
-    """Which members to train on which folds, how, and what to score them on."""
-
-    members: list[str]  # model names (models.create_model), trained in this order
-    train: TrainConfig  # shared recipe; model, model_kwargs, fold, out, resume set per member
-    out: str  # the family's directory
-    folds: list[int] = field(default_factory=lambda: [0])  # validation folds to train
-    resnet_kwargs: dict[str, Any] = field(default_factory=dict)  # our ResNets only, e.g. stem
-    test_cache: str = ""  # a test cache to predict (optional)
-    labels: str = ""  # its id,target labels: test AUC, TPR at fixed FPR (optional)
-    injections: str = ""  # the simulator's injections.csv: efficiency vs SNR (optional)
-    tta: bool = False  # LIGO-swap test-time augmentation for the test predictions
-    inference_batches: int = 5  # validation batches timed for the inference rate
-
-    def validate(self) -> None:
-        """Raise ``ValueError`` naming the first inconsistent setting."""
-        if not self.members:
-            raise ValueError("no family members: give --depths or --model")
-        if len(set(self.members)) != len(self.members):
-            raise ValueError(f"members repeat: {self.members}")
-        for name in self.members:
-            check_model_name(name)
-        if not self.folds:
-            raise ValueError("no fold to train")
-        for fold in self.folds:
-            replace(self.train, fold=fold).validate()
-        if self.labels and not self.test_cache:
-            raise ValueError("labels given without a test cache to score")
-        if self.injections and not self.labels:
-            raise ValueError("injections given without labels")
-        source = self.train.pretrained
-        if source and source != IMAGENET and not Path(source).is_file():
-            raise FileNotFoundError(f"{source}: no such pretrained weights file")
-        if self.inference_batches < 1:
-            raise ValueError(f"inference_batches must be >= 1, got {self.inference_batches}")
+# How long the other ranks wait for rank 0 between members: rank 0 alone measures a finished
+# member and predicts the test cache (minutes on a GPU for 100k images, longer for the deep
+# members on a CPU), while the others already wait to form the next member's process group.
+# torch's default (10 minutes) would end the family there.
+RANK_WAIT = timedelta(hours=6)
 
 
 def member_names(depths: Sequence[int] = (), models: Sequence[str] = ()) -> list[str]:
@@ -127,7 +97,8 @@ class _ProcessGroups:
 
     def __init__(self) -> None:
         self.world_size = int(os.environ.get("WORLD_SIZE", "1"))
-        self.store = next(dist.rendezvous("env://"))[0] if self.world_size > 1 else None
+        self.store = (next(dist.rendezvous("env://", timeout=RANK_WAIT))[0]
+                      if self.world_size > 1 else None)
         self.runs = 0
 
     def join(self, device: torch.device) -> None:
@@ -135,11 +106,11 @@ class _ProcessGroups:
         if self.store is None or dist.is_initialized():
             return
         self.runs += 1
-        if device.type == "cuda":
-            torch.cuda.set_device(device)
+        devices.prepare(device)
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo",
                                 store=dist.PrefixStore(f"family-run-{self.runs}", self.store),
-                                rank=int(os.environ["RANK"]), world_size=self.world_size)
+                                rank=int(os.environ["RANK"]), world_size=self.world_size,
+                                timeout=RANK_WAIT)
 
 
 def train_member(config: FamilyConfig, name: str, device: torch.device,
@@ -168,8 +139,9 @@ def _validation_batches(config: FamilyConfig, run_dir: Path) -> list[torch.Tenso
     index = SpectrogramCache(train.cache)
     _, val = fold_indices(index.ids, index.targets, train.folds, train.fold, train.seed)
     chosen = val[: config.inference_batches * train.batch_size]
-    data = SpectrogramCache(train.cache, indices=chosen, in_memory=True)
-    return [images for images, _, _ in DataLoader(data, batch_size=train.batch_size)]
+    data = SpectrogramCache(train.cache, indices=chosen, in_memory=True, dtype=torch.float16)
+    loader = DataLoader(data, batch_size=train.batch_size, collate_fn=collate_batch)
+    return [images for images, _, _ in loader]  # float16, as predict reads them
 
 
 def _saved_config(run_dir: Path) -> dict[str, Any]:
@@ -185,8 +157,6 @@ def measure_member(config: FamilyConfig, name: str, run_dirs: Sequence[Path],
     with atomic_path(member_dir(config, name) / "oof.csv") as tmp:
         oof.to_csv(tmp, index=False)
     model, checkpoint = load_model_from_checkpoint(run_dirs[0] / "best.pt")
-    saved = _saved_config(run_dirs[0])
-    amp_dtype = getattr(torch, saved["amp_dtype"]) if saved["amp"] else None
     memory = [_read_json(d / "peak_memory.json") for d in run_dirs]
     known = [m["mib"] for m in memory if m and m.get("mib") is not None]
     row = {
@@ -197,7 +167,7 @@ def measure_member(config: FamilyConfig, name: str, run_dirs: Sequence[Path],
         "macs": multiply_adds(model, checkpoint["image_shape"]),
         "train_images_per_s": float(history["images_per_s"].mean()),
         "infer_images_per_s": inference_rate(model, _validation_batches(config, run_dirs[0]),
-                                             device, amp_dtype),
+                                             Precision.for_inference(device)),
         "peak_mem_mib": max(known) if known else None,
         "peak_mem_kind": next((m["kind"] for m in memory if m), None),
         "epochs": float(history.groupby("fold")["epoch"].max().mean()),
@@ -252,15 +222,51 @@ class FamilyRun:
     table: pd.DataFrame | None = None
 
 
+def cache_identity(cache: str) -> dict[str, Any]:
+    """What makes a training cache the same one wherever it lies: its image configuration's
+    hash and its samples (a moved cache is the same; a rebuilt or other one is not)."""
+    manifest = read_manifest(cache)
+    return {"config_hash": manifest.config_hash, "n_samples": manifest.n_samples}
+
+
+def check_rerun(config: FamilyConfig, identity: dict[str, Any]) -> None:
+    """Refuse to continue a family of another recipe, listing every difference.
+
+    The members and folds may change (a family grows or shrinks: finished members and folds
+    are reused, new ones trained); runtime settings (device, workers, progress, compile,
+    patience, paths) may too. Anything that changes what a finished member would be (epochs,
+    lr, the number of folds, the training cache's contents, ...) or how members are scored
+    (test cache, labels, TTA) may not: the family's table would mix members trained or scored
+    differently.
+    """
+    saved = _read_json(Path(config.out) / "family.json")
+    if saved is None or "config" not in saved:
+        return
+    old, new = saved["config"], asdict(config)
+    differences = [f"train.{d}" for d in recipe_differences(old.get("train", {}), new["train"])]
+    for key in sorted(set(old) | set(new)):
+        if key not in ("train", "members", "folds", "out") and old.get(key) != new.get(key):
+            differences.append(f"{key}: {old.get(key)!r} -> {new.get(key)!r}")
+    if saved.get("cache") not in (None, identity):
+        differences.append(f"training cache contents: {saved['cache']} -> {identity}")
+    if differences:
+        raise ValueError(f"{config.out}: holds a family trained with other settings (saved -> "
+                         f"now): {'; '.join(differences)}; use another --out, or the same "
+                         "settings to continue it")
+
+
 def run_family(config: FamilyConfig) -> FamilyRun:
     """Run every member in turn (see the module doc); a member's exception is caught and
     reported, so the others still run. ``KeyboardInterrupt`` stops the family."""
     config.validate()
-    device = resolve_device(config.train.device, int(os.environ.get("LOCAL_RANK", "0")))
+    device = devices.resolve_device(config.train.device)
     if _is_main():
         claim_dir(config.out, "family")
+        identity = cache_identity(config.train.cache)
+        check_rerun(config, identity)
         write_json_atomic(Path(config.out) / "family.json", {
-            "members": config.members, "config": asdict(config), "versions": library_versions(),
+            "members": config.members, "config": asdict(config), "cache": identity,
+            "versions": library_versions(),
         })
     rows, failures, groups = [], {}, _ProcessGroups()
     for name in config.members:

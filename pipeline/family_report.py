@@ -25,13 +25,8 @@ from scipy.special import expit
 from sklearn.metrics import roc_auc_score
 
 from pipeline.auc_stats import paired_auc_difference
-from pipeline.evaluate import (
-    EvaluateConfig,
-    align_scores,
-    evaluate,
-    read_predictions,
-    write_report,
-)
+from pipeline.config import EvaluateConfig
+from pipeline.evaluate import align_scores, evaluate, read_predictions, write_report
 from pipeline.plots import plot_auc_vs_cost, plot_auc_vs_depth
 from pipeline.predict import ensemble, mean_probability_logit
 from pipeline.stacking import (

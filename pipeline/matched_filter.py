@@ -36,7 +36,7 @@ import logging
 import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import NamedTuple
 
@@ -49,10 +49,10 @@ from scipy.signal import butter, sosfiltfilt
 from scipy.signal.windows import tukey
 from tqdm import tqdm
 
+from pipeline.config import MatchedFilterConfig
 from pipeline.template_bank import (
     DF,
     N_FREQ,
-    BankConfig,
     TemplateBank,
     band_mask,
     build_bank,
@@ -74,26 +74,7 @@ from preprocess.provenance import atomic_path, library_versions, write_json_atom
 log = logging.getLogger(__name__)
 
 SPEED_OF_LIGHT = 299_792_458.0  # m/s
-NOISE_LEVELS = ("auto", "recorded", "estimated", "nominal")  # see the module docstring
 ESTIMATE_BAND = (30.0, 1000.0)  # Hz: bins whose median power measures the noise level
-
-
-@dataclass
-class MatchedFilterConfig:
-    """The bank, the data conditioning and the coincidence windows of the baseline."""
-
-    bank: BankConfig = field(default_factory=BankConfig)
-    taper: float = 0.05  # s of cosine ramp at each end of a sample (Tukey window)
-    highpass: float = 15.0  # Hz: zero-phase high-pass before tapering (0 = off), so that the
-    # steep noise below the band (the seismic wall) does not leak into it through the taper
-    delay_margin: float = 0.002  # s added to each light-travel window (timing error, rounding)
-    chunk_size: int = 16  # samples per worker task
-    noise_level: str = "auto"  # per-sample PSD scale: auto, recorded, estimated or nominal
-
-    def __post_init__(self) -> None:
-        if self.noise_level not in NOISE_LEVELS:
-            raise ValueError(f"unknown noise level {self.noise_level!r}; expected one of "
-                             f"{', '.join(NOISE_LEVELS)}")
 
 
 class MatchResult(NamedTuple):

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -24,31 +24,22 @@ import torch
 from scipy.special import expit, logit, logsumexp
 from scipy.stats import rankdata
 from torch import nn
-from torch.utils.data import DataLoader
+from torch.utils.data import BatchSampler, DataLoader, SequentialSampler
 from tqdm import tqdm
 
 from pipeline.checkpoint import check_cache_compatible, load_model_from_checkpoint
+from pipeline.config import ENSEMBLE_METHODS, PredictConfig
+from pipeline.precision import Precision
+from preprocess import devices
 from preprocess.cache import CacheManifest, read_manifest
-from preprocess.dataset import SpectrogramCache
+from preprocess.dataset import SpectrogramCache, collate_batch
 from preprocess.layout import label_file, read_split
 from preprocess.outputs import PRODUCER, claim_file
 from preprocess.provenance import atomic_path, library_versions, write_json_atomic
 
 log = logging.getLogger(__name__)
 
-ENSEMBLE_METHODS = ("mean", "rank")
 H1, L1 = 0, 1  # channels of the LIGO detectors in (B, 3, F, T)
-
-
-@dataclass
-class PredictConfig:
-    """How checkpoints are run and combined."""
-
-    ensemble: str = "mean"  # "mean" of probabilities or "rank": mean of ranks scaled to [0, 1]
-    tta: bool = False  # also predict with H1 <-> L1 exchanged and average the probabilities
-    batch_size: int = 64  # images per forward pass
-    device: str = "cpu"  # torch device of the models
-    num_workers: int = 0  # DataLoader worker processes
 
 
 def ensemble(preds: Sequence[np.ndarray], method: str = "mean") -> np.ndarray:
@@ -71,9 +62,11 @@ def ensemble(preds: Sequence[np.ndarray], method: str = "mean") -> np.ndarray:
 
 
 def swap_ligo_channels(images: torch.Tensor) -> torch.Tensor:
-    """``(B, 3, F, T)`` with channels H1 and L1 exchanged (V1 kept)."""
-    order = [L1, H1, *range(2, images.shape[1])]
-    return images[:, order]
+    """``(B, 3, F, T)`` with channels H1 and L1 exchanged (V1 kept), in the input's memory
+    format and with no index data copied from the host."""
+    swapped = images.clone(memory_format=torch.preserve_format)
+    swapped[:, H1], swapped[:, L1] = images[:, L1], images[:, H1]
+    return swapped
 
 
 def mean_probability_logit(logits: np.ndarray, axis: int = 0) -> np.ndarray:
@@ -91,30 +84,47 @@ def mean_probability_logit(logits: np.ndarray, axis: int = 0) -> np.ndarray:
 
 @torch.inference_mode()
 def predict_logits(
-    models: Sequence[nn.Module], loader: DataLoader, device: str | torch.device = "cpu",
+    models: Sequence[nn.Module], loader: DataLoader, precision: Precision | None = None,
     tta: bool = False, progress: bool = True,
 ) -> tuple[list[str], np.ndarray]:
     """Ids in loader order and logits ``(M, N)``, one row per model (with ``tta``: the logit of
-    the probability averaged over the views)."""
+    the probability averaged over the views).
+
+    Each batch goes to the device once (``precision.to_device``; default: full precision on
+    the CPU) and every model sees it under ``precision.autocast()``; logits stay on the device
+    until the end, so no batch waits for the previous one's results.
+    """
+    precision = precision or Precision(torch.device("cpu"))
     ids: list[str] = []
-    rows: list[list[np.ndarray]] = [[] for _ in models]
+    rows: list[list[torch.Tensor]] = [[] for _ in models]
     for images, _, batch_ids in tqdm(loader, desc="predict", disable=not progress):
-        images = images.to(device)  # (B, 3, F, T)
+        images = precision.to_device(images)  # (B, 3, F, T) float32
         views = [images, swap_ligo_channels(images)] if tta else [images]
-        for row, model in zip(rows, models, strict=True):
-            logits = torch.stack([model(v).view(-1).double() for v in views])  # (V, B)
-            row.append(mean_probability_logit(logits.cpu().numpy(), axis=0))
+        with precision.autocast():
+            for row, model in zip(rows, models, strict=True):
+                row.append(torch.stack([model(v).view(-1).float() for v in views]))  # (V, B)
         ids.extend(batch_ids)
-    return ids, np.stack([np.concatenate(r) if r else np.zeros(0) for r in rows])
+    logits = [torch.cat(r, dim=1).double().cpu().numpy() if r else np.zeros((1, 0))
+              for r in rows]  # each (V, N)
+    return ids, np.stack([mean_probability_logit(v, axis=0) for v in logits])
 
 
 def predict_probabilities(
-    models: Sequence[nn.Module], loader: DataLoader, device: str | torch.device = "cpu",
+    models: Sequence[nn.Module], loader: DataLoader, precision: Precision | None = None,
     tta: bool = False, progress: bool = True,
 ) -> tuple[list[str], np.ndarray]:
     """Ids in loader order and probabilities ``(M, N)`` in float64, one row per model."""
-    ids, logits = predict_logits(models, loader, device, tta, progress)
+    ids, logits = predict_logits(models, loader, precision, tta, progress)
     return ids, expit(logits)
+
+
+def cache_loader(dataset: SpectrogramCache, batch_size: int, precision: Precision,
+                 workers: int = 0) -> DataLoader:
+    """Batches of a float16 cache in order: whole-batch reads (no per-sample collation),
+    pinned for an overlapping copy when the device is a GPU."""
+    batches = BatchSampler(SequentialSampler(dataset), batch_size, drop_last=False)
+    return DataLoader(dataset, batch_sampler=batches, collate_fn=collate_batch,
+                      num_workers=workers, pin_memory=precision.device.type == "cuda")
 
 
 def resolve_cache(cache: str | Path, split: str) -> Path:
@@ -196,18 +206,19 @@ def predict(
         raise ValueError("no checkpoint given")
     ensemble([np.zeros(1)], config.ensemble)  # reject an unknown method before the work
     root = resolve_cache(cache, split)
-    dataset = SpectrogramCache(root)
+    dataset = SpectrogramCache(root, dtype=torch.float16)  # as stored; float32 on the device
+    precision = Precision.for_inference(devices.resolve_device(config.device), config.amp,
+                                        config.channels_last)
     models = []
     for path in checkpoints:
-        model, checkpoint = load_model_from_checkpoint(path, config.device)
+        model, checkpoint = load_model_from_checkpoint(path)
         try:
             check_cache_compatible(checkpoint, dataset.manifest)
         except ValueError as error:
             raise ValueError(f"{path}: {error}") from error
-        models.append(model)
-    loader = DataLoader(dataset, batch_size=config.batch_size, shuffle=False,
-                        num_workers=config.num_workers)
-    ids, logits = predict_logits(models, loader, config.device, config.tta, progress)
+        models.append(precision.prepare_model(model))
+    loader = cache_loader(dataset, config.batch_size, precision, config.num_workers)
+    ids, logits = predict_logits(models, loader, precision, config.tta, progress)
     bad = ~np.isfinite(logits).all(axis=1)
     if bad.any():
         raise ValueError(f"{checkpoints[int(np.argmax(bad))]}: the model predicts NaN or "

@@ -22,7 +22,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
-from pipeline.predict import PredictConfig, predict
+from pipeline.config import PredictConfig
+from pipeline.predict import predict
 from preprocess.provenance import library_versions, write_json_atomic
 
 ENSEMBLES = ("mean", "rank", "stack")

@@ -36,49 +36,13 @@ import lalsimulation
 import numpy as np
 import scipy.fft
 
+from pipeline.config import BankConfig
 from preprocess.layout import N_TIME, SAMPLE_RATE
 
 log = logging.getLogger(__name__)
 
 N_FREQ = N_TIME // 2 + 1  # rFFT bins of one sample
 DF = SAMPLE_RATE / N_TIME  # Hz between rFFT bins
-
-
-@dataclass
-class BankConfig:
-    """The template family, its parameter range and how templates are placed."""
-
-    n_templates: int = 200  # templates kept
-    mass_min: float = 10.0  # Msun, detector frame: the simulator's component-mass prior
-    mass_max: float = 50.0
-    spin_max: float = 0.5  # aligned spins uniform in [-spin_max, spin_max]; 0 = non-spinning
-    approximant: str = "IMRPhenomD"  # aligned-spin IMR model of lalsimulation
-    f_lower: float = 20.0  # Hz: lowest frequency of the overlaps
-    duration: float = 1.1  # s of template kept before the merger
-    post_merger: float = 0.02  # s of template kept after the merger (ringdown)
-    start_taper: float = 0.05  # s: half-Hann ramp at the cut start of a template
-    candidates_per_template: int = 10  # candidates drawn per template kept
-    seed: int = 0  # seed of the candidate draws
-
-    def __post_init__(self) -> None:
-        if not 0 < self.mass_min <= self.mass_max:
-            raise ValueError(f"bank mass range [{self.mass_min}, {self.mass_max}] is not valid")
-        if self.n_templates < 1 or self.candidates_per_template < 1:
-            raise ValueError("bank needs n_templates >= 1 and candidates_per_template >= 1")
-        if not 0 <= self.spin_max < 1:
-            raise ValueError(f"bank spin_max must lie in [0, 1), got {self.spin_max}")
-        if not 0 < self.duration + self.post_merger < N_TIME / SAMPLE_RATE:
-            raise ValueError("template duration + post_merger must be shorter than a sample")
-
-    @property
-    def pre_samples(self) -> int:
-        """Samples kept before the merger."""
-        return int(round(self.duration * SAMPLE_RATE))
-
-    @property
-    def post_samples(self) -> int:
-        """Samples kept after the merger."""
-        return int(round(self.post_merger * SAMPLE_RATE))
 
 
 @dataclass

@@ -41,7 +41,8 @@ from pipeline.distributed import (
     shutdown,
 )
 from pipeline.metrics_log import MetricsLog
-from pipeline.optimisation import Precision, build_optimisation
+from pipeline.optimisation import build_optimisation
+from pipeline.precision import Precision
 from preprocess.cache import CacheManifest, read_manifest
 from preprocess.outputs import claim_dir
 from preprocess.provenance import atomic_path, library_versions, write_json_atomic
@@ -168,18 +169,22 @@ def validate(
     context: DistContext,
     progress: bool = False,
 ) -> Validation:
-    """Predict this process's share of the validation fold, gather all shares, score them."""
+    """Predict this process's share of the validation fold, gather all shares, score them.
+
+    Logits are float32 whatever the autocast (the model's head computes in float32,
+    ``pipeline.precision.float32_head``) and stay on the device until the fold is done.
+    """
     model.eval()
     ids: list[str] = []
     targets, logits = [], []
     for images, batch_targets, batch_ids in _bar(loader, len(loader), "val",
                                                  progress and context.is_main):
         with precision.autocast():
-            out = model(precision.to_device(images)).view(-1).float()  # (B,)
-        logits.append(out.cpu().numpy())
+            logits.append(model(precision.to_device(images)).view(-1).float())  # (B,)
         targets.append(batch_targets.numpy())
         ids.extend(batch_ids)
-    share = (ids, np.concatenate(targets or [np.zeros(0)]), np.concatenate(logits or [np.zeros(0)]))
+    fold_logits = torch.cat(logits).cpu().numpy() if logits else np.zeros(0, np.float32)
+    share = (ids, np.concatenate(targets or [np.zeros(0)]), fold_logits)
     shares = all_gather_objects(share, context)  # rank order = cache order (contiguous blocks)
     all_ids = [i for s in shares for i in s[0]]
     all_targets = np.concatenate([s[1] for s in shares]).astype(np.float32)
@@ -203,9 +208,17 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def _run_dir(config: TrainConfig) -> Path:
-    """The run directory; refuse to overwrite a run, or to resume one that does not exist."""
-    run_dir = claim_dir(config.out, "run")
+def _run_dir(config: TrainConfig, context: DistContext) -> Path:
+    """The run directory; refuse to overwrite a run, or to resume one that does not exist.
+
+    Rank 0 claims (and locks) the folder while the other ranks wait at a barrier, then join
+    it: no rank ever looks at a folder another rank is still claiming.
+    """
+    if context.is_main:
+        claim_dir(config.out, "run", rank=0)
+    barrier(context)
+    run_dir = claim_dir(config.out, "run", rank=context.rank) if not context.is_main \
+        else Path(config.out)
     last = run_dir / "last.pt"
     if config.resume and not last.is_file():
         raise FileNotFoundError(f"{last}: nothing to resume (no last.pt in {run_dir})")
@@ -257,7 +270,7 @@ def fit(config: TrainConfig) -> TrainResult:
     ``FileExistsError`` when ``config.out`` holds a run and ``config.resume`` is off.
     """
     config.validate()
-    context = init_distributed(config.device)
+    context = init_distributed(config.device, benchmark=True)  # training's shapes are fixed
     try:
         return _Run.start(config.resolve(context.device, context.world_size), context).fit()
     finally:
@@ -287,7 +300,7 @@ class _Run:
     def start(cls, config: TrainConfig, context: DistContext) -> _Run:
         """Check the inputs, build model, data and optimiser, and restore last.pt on resume."""
         manifest = read_manifest(config.cache)
-        run_dir = _run_dir(config)
+        run_dir = _run_dir(config, context)
         seed_everything(config.seed)
         model = create_model(config.model, in_chans=manifest.image_shape[0], num_classes=1,
                              pretrained=config.pretrained, **config.model_kwargs)
@@ -300,8 +313,7 @@ class _Run:
             in_memory=config.in_memory, pin_memory=device.type == "cuda", rank=context.rank,
             world_size=context.world_size,
         )
-        fmt = torch.channels_last if precision.channels_last else torch.preserve_format
-        model.to(device, memory_format=fmt)
+        precision.prepare_model(model)  # on the device, memory format, float32 logits
         optimizer, scheduler, scaler = build_optimisation(model, config, len(loaders.train),
                                                      precision)
         run = cls(config, context, manifest, model, loaders, precision, optimizer, scheduler,

@@ -29,10 +29,12 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
+from preprocess import devices
 from preprocess.cache import (
     CACHE_FORMAT_VERSION,
     MANIFEST_NAME,
     PSD_NAME,
+    CacheError,
     CacheManifest,
     ShardRecord,
     load_psd,
@@ -44,7 +46,8 @@ from preprocess.cache import (
     write_manifest,
     write_shard,
 )
-from preprocess.cqt import CQT, CQTConfig
+from preprocess.config import BuildOptions, CQTConfig, NormalizeConfig, WhitenConfig
+from preprocess.cqt import CQT
 from preprocess.layout import (
     DETECTORS,
     N_TIME,
@@ -54,32 +57,16 @@ from preprocess.layout import (
     read_split,
     sample_path,
 )
-from preprocess.normalize import NormalizeConfig, normalizers
+from preprocess.normalize import normalizers
 from preprocess.outputs import claim_dir
 from preprocess.provenance import config_hash, library_versions, write_json_atomic
-from preprocess.whiten import WhitenConfig, Whitener, estimate_psd
+from preprocess.whiten import Whitener, estimate_psd
 
 logger = logging.getLogger(__name__)
 
 BUILD_FILE = "build.json"  # requested settings, written when a build starts
+PSD_FROM_HINT = "pass --psd-from CACHE to whiten with the PSD of a cache built earlier"
 FLOAT16_MAX = 65504.0
-FLOAT16_TINY = 6.0e-8  # smallest float16 subnormal: positive values below it round to 0
-
-
-@dataclass(frozen=True)
-class BuildOptions:
-    """How the job runs (none of these change the images, so none enter the config hash)."""
-
-    device: str = "auto"  # "auto" (cuda when available), "cpu" or "cuda[:n]"
-    batch_size: int = 64  # samples per CQT call; one 64-sample HDF5 chunk
-    workers: int = 1  # DataLoader processes reading .npy files (light work: one keeps up)
-    threads: int = 0  # torch intra-op threads for whitening + CQT (0: torch's, one per core);
-    # on 2 cores 2 threads beat 1 with the per-octave CQT (bench/cqt_throughput.py)
-    shard_size: int = 4096  # samples per shard file (~220 MB of float16 3x69x129 images)
-    skip_bad: bool = False  # record bad samples in the manifest and go on, instead of stopping
-    rank: int = 0  # this process's rank; builds shards k with k % world_size == rank
-    world_size: int = 1  # number of processes building the same cache
-    progress: bool = True  # tqdm bar with samples per second
 
 
 @dataclass
@@ -112,14 +99,10 @@ class _SampleFiles(Dataset):
         return row, torch.from_numpy((array / self.raw_scale).astype(np.float32)), ""
 
 
-def resolve_device(device: str) -> torch.device:
-    """``auto`` -> cuda when available, else cpu."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    resolved = torch.device(device)
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} requested but CUDA is not available")
-    return resolved
+def build_device(options: BuildOptions) -> torch.device:
+    """This process's device: ``cuda:LOCAL_RANK`` under torchrun, so each rank builds on its
+    own GPU (``preprocess.devices.resolve_device``)."""
+    return devices.resolve_device(options.device, processes=options.world_size)
 
 
 def unlabelled_files(root: Path, split: str, ids: set[str]) -> dict[str, Path]:
@@ -141,7 +124,8 @@ def _noise_psd(data: Path, whiten: WhitenConfig, options: BuildOptions) -> tuple
     train = read_split(data, "train")
     noise_ids = train["id"][train["target"] == 0].tolist()[: whiten.psd_max_samples]
     if not noise_ids:
-        raise ValueError(f"{label_file(data, 'train')}: no noise-only (target 0) samples")
+        raise ValueError(f"{label_file(data, 'train')}: no noise-only (target 0) samples to "
+                         f"estimate the whitening PSD from; {PSD_FROM_HINT}")
     files = _SampleFiles(data, "train", noise_ids, whiten.raw_scale)
     batches = [list(range(i, min(i + 256, len(noise_ids)))) for i in range(0, len(noise_ids), 256)]
     used: list[np.ndarray] = []
@@ -152,6 +136,10 @@ def _noise_psd(data: Path, whiten: WhitenConfig, options: BuildOptions) -> tuple
                 raise BadSampleError(path, noise_ids[row], problem)
             if not problem:
                 used.append(sample.double().numpy() * whiten.raw_scale)
+    if not used:
+        raise ValueError(f"{data / 'train'}: every one of the {len(noise_ids)} noise-only "
+                         f"training samples was rejected (--skip-bad), so no whitening PSD can "
+                         f"be estimated; {PSD_FROM_HINT}")
     psd = estimate_psd(used, whiten)
     return psd, f"estimated from {len(used)} noise-only training samples of {data.resolve()}"
 
@@ -214,22 +202,16 @@ def _shard_batches(start: int, stop: int, batch_size: int) -> list[list[int]]:
     return [list(range(i, min(i + batch_size, stop))) for i in range(start, stop, batch_size)]
 
 
-def _check_float16(images: torch.Tensor, where: str) -> None:
-    """Refuse images that float16 would turn into inf or silently flush to 0.
-
-    One pass (``aminmax``) decides in the usual case; only a batch holding values below the
-    smallest float16 counts how many would flush.
-    """
-    low, high = (float(v) for v in torch.aminmax(images))
+def _float16_problem(low: float, high: float, flushed: float, where: str) -> str:
+    """Why images of range ``[low, high]``, of which a share ``flushed`` float16 turns into 0,
+    cannot be stored, or "" (overflow to inf, or more than 0.1% of values lost to 0)."""
     largest = max(abs(low), abs(high))
     if not math.isfinite(largest) or largest >= FLOAT16_MAX:
-        raise ValueError(f"{where}: CQT values overflow float16 (max {largest:.3g}); "
-                         "use --cqt-scaling log or a larger --raw-scale")
-    if low >= FLOAT16_TINY or high <= -FLOAT16_TINY:
-        return  # every value is at least the smallest float16 away from 0
-    flushed = ((images != 0) & (images.abs() < FLOAT16_TINY)).float().mean().item()
+        return (f"{where}: CQT values overflow float16 (max {largest:.3g}); use --cqt-scaling "
+                "log or a larger --raw-scale")
     if flushed > 1e-3:
-        raise ValueError(f"{where}: {flushed:.1%} of CQT values underflow float16")
+        return f"{where}: {flushed:.1%} of CQT values underflow float16"
+    return ""
 
 
 class _ShardComputer:
@@ -246,11 +228,22 @@ class _ShardComputer:
 
     @torch.inference_mode()
     def __call__(self, samples: torch.Tensor, where: str) -> np.ndarray:
-        """``(B, 3, N)`` float32 -> float16 images ``(B, 3, F, T)``."""
+        """``(B, 3, N)`` float32 -> float16 images ``(B, 3, F, T)``.
+
+        The float16 checks are computed on the device with the images, and both come back in
+        one transfer: a GPU is waited for once per batch.
+        """
         white = self.whitener(samples.to(self.device, non_blocking=True))
         images = self.cqt.scale(self.rows(self.cqt.magnitudes(white)))
-        _check_float16(images, where)
-        return images.half().cpu().numpy()
+        stored = images.half()
+        low, high = torch.aminmax(images)
+        flushed = ((stored == 0) & (images != 0)).sum()  # values float16 turns into 0
+        stats = torch.stack([low, high, flushed.float() / max(images.numel(), 1)])
+        host, stats = devices.to_host(stored, stats)
+        problem = _float16_problem(*stats.tolist(), where)
+        if problem:
+            raise ValueError(problem)
+        return host.numpy()
 
 
 def build_cache(
@@ -273,12 +266,14 @@ def build_cache(
     data, out = Path(data), Path(out)
     if not 0 <= options.rank < options.world_size:
         raise ValueError(f"rank {options.rank} outside 0..{options.world_size - 1}")
+    device = build_device(options)
+    options = options.for_device(device.type)
     if options.batch_size < 1 or options.shard_size < 1:
         raise ValueError("batch_size and shard_size must be >= 1")
     if options.threads < 0 or options.workers < 0:
         raise ValueError("threads and workers must be >= 0")
     frame = read_split(data, split)
-    claim_dir(out, "cache")
+    claim_dir(out, "cache", rank=options.rank)  # rank 0 claims; the job's other ranks wait
     ids = frame["id"].tolist()
     unlabelled = unlabelled_files(data, split, set(ids))
     if unlabelled and not options.skip_bad:
@@ -297,11 +292,10 @@ def build_cache(
     if normalize.record() is not None:  # absent means none: models trained before accept it
         config["normalize"] = normalize.record()
     info = {"split": split, "data": str(data.resolve()), "shard_size": options.shard_size,
-            "n_rows": len(ids), "psd_source": psd_source}
+            "n_rows": len(ids), "psd_source": psd_source, "device": device.type}
     _start(out, config, info, psd)
 
     report = BuildReport()
-    device = resolve_device(options.device)
     computer = _ShardComputer(psd, whiten, cqt, device, normalize)
     n_shards = max(1, math.ceil(len(ids) / options.shard_size))
     mine = [k for k in range(n_shards) if k % options.world_size == options.rank]
@@ -314,7 +308,7 @@ def build_cache(
     if report.skipped:
         logger.info("%s: %d shard(s) already complete, %d to build", out, len(report.skipped),
                     len(todo))
-    with _torch_threads(options.threads):
+    with _torch_threads(options.threads), devices.full_float32(device):
         report.samples_per_s = _build_shards(data, split, ids, frame["target"].to_numpy(), out,
                                              todo, config, psd, computer, options, report)
     if report.rejected:
@@ -326,8 +320,15 @@ def build_cache(
 
 def _intact(path: Path, config: dict) -> bool:
     """Whether a complete shard of this cache's settings reads back whole; a damaged one (a
-    checksum mismatch) is deleted, to be built again (``ValueError`` for other settings)."""
-    _check_same(path, "this shard", read_shard_attrs(path)["config"], config)
+    checksum mismatch, or HDF5 metadata that no longer parses) is deleted, to be built again
+    (``ValueError`` for other settings)."""
+    try:
+        attrs = read_shard_attrs(path)
+    except CacheError as error:
+        logger.warning("%s: damaged, building it again: %s", path, error)
+        path.unlink()
+        return False
+    _check_same(path, "this shard", attrs["config"], config)
     problems = verify_shard(path)
     if problems:
         logger.warning("%s: damaged, building it again: %s", path, problems[0])
@@ -405,7 +406,8 @@ def _build_shards(data: Path, split: str, ids: list[str], targets: np.ndarray, o
                 pending.rejected[ids[rows_list[j]]] = problem
         if keep:
             where = f"{out / shard_name(current)} (rows {rows_list[0]}-{rows_list[-1]})"
-            pending.add(computer(samples[keep], where), [rows_list[j] for j in keep])
+            kept = samples if len(keep) == len(rows_list) else samples[keep]  # stays pinned
+            pending.add(computer(kept, where), [rows_list[j] for j in keep])
         bar.update(len(rows_list))
         if rows_list[-1] + 1 == ranges[current][1]:  # last batch of this shard
             pending.write(out, current, ranges[current], ids, targets, config, psd, versions,
@@ -464,6 +466,11 @@ def finalize(out: Path, n_shards: int, config: dict, info: dict, psd: np.ndarray
         records.append(record)
         rejected.update(attrs["rejected"])
         image_shape = attrs["image_shape"]
+    if info["n_rows"] and not sum(r.n_samples for r in records):
+        first = next(iter(rejected.items()), ("?", "?"))
+        raise ValueError(f"{info['data']}: all {info['n_rows']} samples of the {info['split']} "
+                         f"split were rejected (first {first[0]}: {first[1]}); nothing to "
+                         "cache: fix the samples (or the data folder) and re-run")
     write_manifest(out, config=config, shards=records, image_shape=image_shape, psd=psd,
                    rejected=rejected, info=info, versions=library_versions())
     manifest = read_manifest(out)

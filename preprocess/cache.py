@@ -139,11 +139,17 @@ def write_shard(
     image = io.BytesIO()
     with h5py.File(image, "w") as f:
         chunks = (max(min(chunk_rows, n), 1), *stored.shape[1:])
-        f.create_dataset("images", data=stored, chunks=chunks, fletcher32=True)
-        f.create_dataset("ids", data=encoded, chunks=True, fletcher32=True)
-        f.create_dataset("targets", data=np.asarray(targets, dtype=np.int64), chunks=True,
-                         fletcher32=True)
-        f.create_dataset("rows", data=rows.astype(np.int64), chunks=True, fletcher32=True)
+        # An empty shard (every sample rejected) needs resizable rows: HDF5 refuses a chunk
+        # larger than a fixed dataset of 0 rows.
+        rows_kw = {} if n else {"maxshape": (None,)}
+        images_kw = {} if n else {"maxshape": (None, *stored.shape[1:])}
+        f.create_dataset("images", data=stored, chunks=chunks, fletcher32=True, **images_kw)
+        row_chunks = True if n else (1,)
+        f.create_dataset("ids", data=encoded, chunks=row_chunks, fletcher32=True, **rows_kw)
+        f.create_dataset("targets", data=np.asarray(targets, dtype=np.int64), chunks=row_chunks,
+                         fletcher32=True, **rows_kw)
+        f.create_dataset("rows", data=rows.astype(np.int64), chunks=row_chunks,
+                         fletcher32=True, **rows_kw)
         if psd is not None:
             f.create_dataset("psd", data=np.asarray(psd, dtype=np.float64), chunks=True,
                              fletcher32=True)

@@ -27,67 +27,13 @@ sinusoid of amplitude ``A`` reads about ``A * sqrt(length) / 2`` in its bin (15 
 
 from __future__ import annotations
 
-import math
 import warnings
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 from nnAudio.features import CQT1992v2, CQT2010v2
 
-from preprocess.layout import SAMPLE_RATE
-
-ALGORITHMS = ("1992v2-octaves", "1992v2", "2010v2")  # nnAudio CQT class (no "CQT" prefix)
-
-
-@dataclass(frozen=True)
-class CQTConfig:
-    """nnAudio CQT parameters and the output scaling of the images."""
-
-    sample_rate: float = SAMPLE_RATE  # Hz
-    fmin: float = 20.0  # Hz, lowest bin; seismic noise dominates below
-    fmax: float = 1024.0  # Hz, Nyquist; nnAudio derives n_bins from fmin, fmax, bins_per_octave
-    bins_per_octave: int = 12  # 69 bins over 20-1024 Hz
-    hop_length: int = 32  # samples; 129 frames of 15.6 ms for a 2-s sample
-    filter_scale: float = 1.0  # nnAudio: >1 lengthens kernels (finer frequency resolution)
-    norm: int = 1  # nnAudio kernel normalisation: 1 = L1 (amplitude-faithful), 2 = L2
-    window: str = "hann"  # kernel window (scipy.signal.get_window name)
-    center: bool = True  # pad so frame t is centred on sample t * hop_length
-    pad_mode: str = "reflect"  # padding used when center=True
-    scaling: str = "magnitude"  # "magnitude" |CQT|, or "log" = log1p(|CQT|) to tame loud signals
-    algorithm: str = "1992v2-octaves"  # CQT1992v2 per octave (same numbers as one, faster),
-    # "1992v2" (one CQT1992v2, all kernels 2048 taps) or "2010v2" (octaves by downsampling)
-
-    @property
-    def n_bins(self) -> int:
-        """Frequency bins F: ``ceil(bins_per_octave * log2(fmax / fmin))``, as nnAudio derives."""
-        return math.ceil(self.bins_per_octave * math.log2(self.fmax / self.fmin))
-
-    def __post_init__(self) -> None:
-        if self.algorithm not in ALGORITHMS:
-            raise ValueError(f"algorithm must be one of {ALGORITHMS}, got {self.algorithm!r}")
-        if self.scaling not in ("magnitude", "log"):
-            raise ValueError(f"scaling must be 'magnitude' or 'log', got {self.scaling!r}")
-        if not 0 < self.fmin < self.fmax <= self.sample_rate / 2:
-            raise ValueError(
-                f"need 0 < fmin < fmax <= Nyquist, got fmin={self.fmin}, fmax={self.fmax}"
-            )
-        if self.hop_length < 1 or self.bins_per_octave < 1:
-            raise ValueError("hop_length and bins_per_octave must be >= 1")
-        if self.algorithm == "2010v2":
-            self._check_2010v2()
-        if self.algorithm == "1992v2-octaves" and not self.center:
-            raise ValueError("algorithm 1992v2-octaves needs centred frames (center=True): "
-                             "uncentred frames depend on each octave's kernel length")
-
-    def _check_2010v2(self) -> None:
-        """Settings ``CQT2010v2`` cannot honour (it would ignore or misalign them silently)."""
-        octaves = math.ceil(self.n_bins / self.bins_per_octave)
-        if self.hop_length % 2 ** (octaves - 1):
-            raise ValueError(f"algorithm 2010v2 needs hop_length divisible by 2**{octaves - 1} "
-                             f"for {octaves} octaves, got {self.hop_length}")
-        if self.window != "hann" or not self.center:
-            raise ValueError("algorithm 2010v2 always uses hann kernels and centred frames")
+from preprocess.config import CQTConfig
 
 
 class CQT(torch.nn.Module):

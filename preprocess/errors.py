@@ -2,7 +2,10 @@
 
 Library code raises; ``run_command`` (used by both CLIs) turns an expected error into one line
 that names the file and the problem. Errors raised inside a DataLoader worker arrive wrapped in
-the worker's traceback; only their last line, the original message, is shown.
+the worker's traceback; only their last line, the original message, is shown. An interrupted
+command (Ctrl-C) ends with one line too, exit status 130: every long job writes atomically and
+resumes, so the same command picks up where it stopped. A place that cannot be written (a
+read-only file system, no permission) is one line naming the file.
 """
 
 from __future__ import annotations
@@ -65,16 +68,34 @@ def one_line(error: BaseException) -> str:
     return " ".join(text.split())
 
 
+INTERRUPTED = 130  # exit status of a command stopped by Ctrl-C (128 + SIGINT), as shells use
+NOT_WRITABLE_ERRNOS = (errno.EROFS, errno.EACCES, errno.EPERM)
+
+
 def run_command(prog: str, args: argparse.Namespace) -> int:
-    """Run ``args.func(args)``; an expected error prints ``prog command: error: ...``, exit 2."""
+    """Run ``args.func(args)``; an expected error prints ``prog command: error: ...``, exit 2;
+    Ctrl-C prints one line, exit 130. Output folders locked by the command are released."""
+    from preprocess.outputs import release_all
+
     try:
         return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print(f"\n{prog} {args.command}: interrupted; completed work is kept, re-run the same "
+              "command to resume", file=sys.stderr)
+        return INTERRUPTED
     except EXPECTED_ERRORS as error:
         print(f"{prog} {args.command}: error: {one_line(error)}", file=sys.stderr)
         return 2
     except OSError as error:
-        if not is_disk_full(error):
+        if is_disk_full(error):
+            print(f"{prog} {args.command}: error: {one_line(error)}; free some space and "
+                  "re-run (completed work is kept)", file=sys.stderr)
+        elif error.errno in NOT_WRITABLE_ERRNOS:
+            where = error.filename or "output"
+            print(f"{prog} {args.command}: error: {where}: cannot write there "
+                  f"({error.strerror}); choose an output on a writable disk", file=sys.stderr)
+        else:
             raise
-        print(f"{prog} {args.command}: error: {one_line(error)}; free some space and re-run "
-              "(completed work is kept)", file=sys.stderr)
         return 2
+    finally:
+        release_all()

@@ -6,12 +6,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 from matplotlib.figure import Figure
 
 from preprocess.cache import CacheManifest
 from preprocess.dataset import SpectrogramCache
-from preprocess.layout import DETECTORS, UNKNOWN_TARGET
+from preprocess.layout import DETECTORS, UNKNOWN_TARGET, read_csv
+from preprocess.outputs import claim_file, write_sidecar
+from preprocess.provenance import atomic_path
 
 
 def _flatten(config: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
@@ -91,11 +92,12 @@ def render_examples(cache_root: str | Path, png: str | Path, injections: str | P
     Targets come from the cache or, for a test cache, from ``injections`` (``injections.csv``,
     which also supplies ``snr_network`` for the titles).
     """
+    png = claim_file(png, "figure")  # the user's file (or its .json) is never replaced
     cache = SpectrogramCache(cache_root)
     targets = cache.targets.copy()
     snr = np.full(len(cache), np.nan)
     if injections is not None:
-        table = pd.read_csv(injections, dtype={"id": str}).set_index("id")
+        table = read_csv(injections, dtype={"id": str}).set_index("id")
         known = table.reindex(cache.ids)
         snr = known["snr_network"].to_numpy(dtype=float)
         from_table = known["target"].to_numpy(dtype=float)
@@ -124,9 +126,10 @@ def render_examples(cache_root: str | Path, png: str | Path, injections: str | P
                 snr_text = f", SNR {snr[i]:.1f}" if np.isfinite(snr[i]) else ""
                 ax.set_title(f"{label} {cache.ids[i]} {detector}{snr_text}", fontsize=8)
     figure.suptitle(f"{Path(cache_root).name}: CQT magnitude (colour scale 0-{vmax:.2f})")
-    png = Path(png)
-    png.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(png, dpi=90)
+    with atomic_path(png) as tmp:
+        figure.savefig(tmp, dpi=90, format="png")
+    write_sidecar(png, {"what": "example spectrograms", "cache": str(cache_root),
+                        "injections": str(injections) if injections else None, "rows": n})
     return png
 
 

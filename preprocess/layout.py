@@ -2,15 +2,26 @@
 
 Every command that reads detector data goes through this module, so the real Kaggle download and
 the simulator's output are read by exactly the same code.
+
+Sample ids are names, never paths: an id is 1 to 64 letters, digits, ``_`` or ``-``, starting
+with a letter or digit (``ID_RULE``; the G2Net ids are 10 hexadecimal digits), and an id whose
+sample lives on disk has at least 3 characters, which name its folders. Every CSV is checked
+when it is read (each bad id named with its row), and ``sample_path`` refuses an id outside the
+rule, so no id can lead outside the data folder (``../x``, ``/etc/passwd``).
 """
 
 from __future__ import annotations
 
+import re
+import stat
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 DETECTORS: tuple[str, ...] = ("H1", "L1", "V1")
 SAMPLE_RATE = 2048  # Hz
@@ -25,6 +36,10 @@ STRAIN_SCALE = 1e-20  # typical raw strain of one sample (G2Net and the simulato
 MAX_AMPLITUDE = 1e4
 MIN_STD = 1e-6
 SKIP_HINT = "pass --skip-bad to skip such samples"
+ID_RULE = "1-64 letters, digits, '_' or '-', starting with a letter or digit"
+_SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+MIN_PATH_ID = 3  # characters of an id whose sample lives on disk: its first three name folders
+MAX_LISTED = 5  # bad ids named in one error message; the rest are counted
 
 _LABEL_FILES = {"train": "training_labels.csv", "test": "sample_submission.csv"}
 
@@ -34,11 +49,38 @@ class LayoutError(ValueError):
 
 
 class BadSampleError(ValueError):
-    """One sample file is missing, unreadable, of the wrong shape or holds non-finite values."""
+    """One sample file is missing, unreadable, of the wrong shape or holds non-finite values.
 
-    def __init__(self, path: Path, sample_id: str, reason: str):
+    ``hint`` ends the message: by default how ``build-cqt`` goes on past such samples; a
+    command without ``--skip-bad`` passes its own (or ``""``).
+    """
+
+    def __init__(self, path: Path, sample_id: str, reason: str, hint: str = SKIP_HINT):
         self.path, self.sample_id, self.reason = Path(path), sample_id, reason
-        super().__init__(f"{path}: sample {sample_id}: {reason} ({SKIP_HINT})")
+        super().__init__(f"{path}: sample {sample_id}: {reason}" + (f" ({hint})" if hint else ""))
+
+
+def id_problem(sample_id: object, min_length: int = 1) -> str:
+    """Why ``sample_id`` is not a valid id (``ID_RULE``, at least ``min_length`` long), or ""."""
+    if not isinstance(sample_id, str) or not sample_id:
+        return "no id"
+    if not _SAFE_ID.fullmatch(sample_id):
+        return f"id {sample_id!r} is not a plain name ({ID_RULE})"
+    if len(sample_id) < min_length:
+        return (f"id {sample_id!r} is shorter than {min_length} characters (the first "
+                f"{min_length} of an id on disk name its folders)")
+    return ""
+
+
+def check_ids(ids: Iterable[object], path: str | Path, min_length: int = 1) -> None:
+    """Raise ``LayoutError`` naming the rows of ``path`` (a CSV with a header row) whose ids
+    break ``ID_RULE``; the first ``MAX_LISTED`` are named, the rest counted."""
+    bad = [(row, problem) for row, sample_id in enumerate(ids, start=2)
+           if (problem := id_problem(sample_id, min_length))]
+    if bad:
+        listed = "; ".join(f"row {row}: {problem}" for row, problem in bad[:MAX_LISTED])
+        more = f"; and {len(bad) - MAX_LISTED} more" if len(bad) > MAX_LISTED else ""
+        raise LayoutError(f"{path}: {len(bad)} bad id(s): {listed}{more}")
 
 
 def check_split(split: str) -> str:
@@ -49,7 +91,14 @@ def check_split(split: str) -> str:
 
 
 def sample_path(root: str | Path, split: str, sample_id: str) -> Path:
-    """Path of one sample: ``root/split/a/b/c/<id>.npy`` with a, b, c the id's first characters."""
+    """Path of one sample: ``root/split/a/b/c/<id>.npy`` with a, b, c the id's first characters.
+
+    Refuses (``LayoutError``) an id outside ``ID_RULE`` or shorter than ``MIN_PATH_ID``: the
+    path always lies inside ``root/split``.
+    """
+    problem = id_problem(sample_id, MIN_PATH_ID)
+    if problem:
+        raise LayoutError(f"{Path(root) / split}: {problem}")
     return Path(root) / check_split(split) / sample_id[0] / sample_id[1] / sample_id[2] / (
         f"{sample_id}.npy"
     )
@@ -63,6 +112,8 @@ def label_file(root: str | Path, split: str) -> Path:
 def read_csv(path: str | Path, **kwargs: Any) -> pd.DataFrame:
     """``pandas.read_csv`` whose failures (missing, empty, not CSV) raise ``LayoutError`` naming
     the file."""
+    import pandas as pd
+
     path = Path(path)
     if not path.is_file():
         raise LayoutError(f"{path}: missing" if not path.exists() else f"{path}: not a file")
@@ -77,12 +128,16 @@ def read_csv(path: str | Path, **kwargs: Any) -> pd.DataFrame:
 
 def check_targets(frame: pd.DataFrame, path: Path) -> pd.Series:
     """The ``target`` column as int64 0/1; ``LayoutError`` naming the first bad row's id."""
+    import pandas as pd
+
     values = pd.to_numeric(frame["target"], errors="coerce")
     bad = ~values.isin([0, 1])
     if bad.any():
         first = int(np.argmax(bad.to_numpy()))
+        raw = frame["target"].iloc[first]
+        what = "is empty" if pd.isna(raw) else f"{str(raw)!r} is not 0 or 1"
         raise LayoutError(f"{path}: row {first + 2}, id {frame['id'].iloc[first]}: target "
-                          f"{frame['target'].iloc[first]!r} is not 0 or 1")
+                          f"{what}")
     return values.astype(np.int64)
 
 
@@ -100,24 +155,37 @@ def read_split(root: str | Path, split: str) -> pd.DataFrame:
     missing = {"id", "target"} - set(frame.columns)
     if missing:
         raise LayoutError(f"{path}: missing column(s) {sorted(missing)}; expected id,target")
-    if frame["id"].isna().any():
-        raise LayoutError(f"{path}: row {int(frame['id'].isna().argmax()) + 2} has no id")
-    duplicated = frame["id"][frame["id"].duplicated()]
-    if len(duplicated):
-        raise LayoutError(f"{path}: duplicate id {duplicated.iloc[0]!r}")
+    check_ids(frame["id"], path, MIN_PATH_ID)
+    _check_unique(frame, path)
     if split == "train":
         targets = check_targets(frame, path)
     else:
         targets = np.full(len(frame), UNKNOWN_TARGET, dtype=np.int64)
+    import pandas as pd
+
     return pd.DataFrame({"id": frame["id"].astype(str), "target": targets})
+
+
+def _check_unique(frame: pd.DataFrame, path: Path) -> None:
+    """Refuse a CSV that lists an id twice (a label counted twice skews every score)."""
+    duplicated = frame["id"].duplicated(keep=False)
+    if duplicated.any():
+        rows = (np.flatnonzero(duplicated.to_numpy()) + 2).tolist()
+        first = frame["id"][duplicated].iloc[0]
+        raise LayoutError(f"{path}: duplicate id {first!r} (rows {', '.join(map(str, rows[:6]))}"
+                          f"{', ...' if len(rows) > 6 else ''}); every id must appear once")
 
 
 def read_labels(path: str | Path) -> pd.DataFrame:
     """A labelled ``id,target`` CSV (training labels or the simulator's ``test_labels.csv``)."""
+    import pandas as pd
+
     path = Path(path)
     frame = read_csv(path, dtype={"id": str})
     if {"id", "target"} - set(frame.columns):
         raise LayoutError(f"{path}: expected columns id,target, found {list(frame.columns)}")
+    check_ids(frame["id"], path)
+    _check_unique(frame, path)
     return pd.DataFrame({"id": frame["id"].astype(str), "target": check_targets(frame, path)})
 
 
@@ -147,6 +215,22 @@ def check_sample(array: np.ndarray, scale: float = STRAIN_SCALE) -> str:
     return ""
 
 
+def file_problem(path: Path) -> str:
+    """Why ``path`` is no readable regular file (missing, a folder, a device such as a link to
+    ``/dev/zero``, which would read forever), or ""."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return "file is missing" if not path.is_symlink() else "file is missing (broken link)"
+    except OSError as error:
+        return f"cannot be read ({error.strerror or error})"
+    if stat.S_ISREG(mode):
+        return ""
+    kind = ("a folder" if stat.S_ISDIR(mode) else "a device" if stat.S_ISCHR(mode)
+            or stat.S_ISBLK(mode) else "a pipe or socket")
+    return f"not a regular file ({kind})"
+
+
 def load_sample(path: str | Path, sample_id: str | None = None,
                 scale: float = STRAIN_SCALE) -> np.ndarray:
     """Load one sample as float64 of shape ``(3, 4096)``, refusing what ``check_sample`` refuses.
@@ -155,8 +239,9 @@ def load_sample(path: str | Path, sample_id: str | None = None,
     """
     path = Path(path)
     sample_id = sample_id or path.stem
-    if not path.is_file():
-        raise BadSampleError(path, sample_id, "file is missing")
+    problem = file_problem(path)
+    if problem:
+        raise BadSampleError(path, sample_id, problem)
     try:
         array = np.load(path, allow_pickle=False)
     except Exception as error:  # OSError, ValueError, EOFError (empty file), pickle refusal

@@ -29,46 +29,18 @@ Both are computed in torch on the build device; ``log`` scaling is applied after
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import asdict
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from preprocess.config import NormalizeConfig, WhitenConfig
 from preprocess.cqt import CQT
-from preprocess.whiten import WhitenConfig, Whitener, bandpass_response, taper
+from preprocess.whiten import Whitener, bandpass_response, taper
 
-NORMALIZATIONS = ("none", "row-median", "sample-psd")
 MIN_RESPONSE = 0.1  # sample-psd uses only bins where the band-pass keeps >= this of the power
 REFERENCE_SAMPLES = 256  # white-noise rows averaged into the row-median reference (<1% off)
-
-
-@dataclass(frozen=True)
-class NormalizeConfig:
-    """Which per-sample normalisation ``build-cqt`` applies (see the module docstring)."""
-
-    method: str = "sample-psd"  # "none", "row-median" or "sample-psd" (chosen by
-    # bench/robustness.py: as good as none on stationary noise, unmoved by a detector's level)
-    level_band_low: float = 30.0  # Hz, sample-psd: band whose median power measures the level
-    level_band_high: float = 500.0  # Hz; bins the band-pass cuts below MIN_RESPONSE are left out
-
-    def __post_init__(self) -> None:
-        if self.method not in NORMALIZATIONS:
-            raise ValueError(f"normalize must be one of {', '.join(NORMALIZATIONS)}, "
-                             f"got {self.method!r}")
-        if not 0 <= self.level_band_low < self.level_band_high:
-            raise ValueError(f"level band {self.level_band_low}-{self.level_band_high} Hz is "
-                             "empty")
-
-    def record(self) -> dict[str, Any] | None:
-        """The settings that shape the pixels, for the cache config; None for ``none``, so a
-        cache built without normalisation keeps the configuration (and hash) it always had."""
-        if self.method == "none":
-            return None
-        if self.method == "row-median":
-            return {"method": self.method}
-        return asdict(self)
 
 
 class RowMedian(torch.nn.Module):

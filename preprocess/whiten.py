@@ -19,52 +19,16 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 from scipy import signal
 
-from preprocess.layout import N_TIME, SAMPLE_RATE
+from preprocess.config import WhitenConfig
 
 logger = logging.getLogger(__name__)
 
 OUTLIER_FACTOR = 10.0  # band power this far from the median keeps a sample out of the PSD
-
-
-@dataclass(frozen=True)
-class WhitenConfig:
-    """How raw strain becomes the time series that the CQT sees."""
-
-    whiten: bool = True  # divide by the noise ASD; False keeps raw strain (scaled) for comparison
-    psd_average: str = "mean"  # "mean" or "median" (bias-corrected by 1/ln 2) of periodograms
-    psd_max_samples: int = 2000  # cap on the noise-only training samples averaged into the PSD
-    taper_alpha: float = 0.1  # Tukey fraction: 0.1 s cosine ramps at each end of a 2-s sample
-    bandpass_low: float = 20.0  # Hz, high-pass corner (<= 0: none); CQT starts at 20 Hz too
-    bandpass_high: float = 500.0  # Hz, low-pass corner (<= 0 or >= Nyquist: none); BBH power
-    bandpass_order: int = 8  # Butterworth order; applied zero-phase, so the response is |H|^2
-    raw_scale: float = 1e-20  # strain unit divided out on load, so float32/float16 never underflow
-    sample_rate: float = SAMPLE_RATE  # Hz
-    n_time: int = N_TIME  # samples per detector
-
-    def __post_init__(self) -> None:
-        if self.psd_average not in ("mean", "median"):
-            raise ValueError(f"psd_average must be 'mean' or 'median', got {self.psd_average!r}")
-        if not 0.0 <= self.taper_alpha <= 1.0:
-            raise ValueError(f"taper_alpha must be in [0, 1], got {self.taper_alpha}")
-        if self.psd_max_samples < 1 or self.raw_scale <= 0:
-            raise ValueError("psd_max_samples must be >= 1 and raw_scale > 0")
-        nyquist = self.sample_rate / 2
-        if self.bandpass_low > 0 and 0 < self.bandpass_high < nyquist:
-            if self.bandpass_low >= self.bandpass_high:
-                raise ValueError(
-                    f"band-pass {self.bandpass_low}-{self.bandpass_high} Hz is empty"
-                )
-
-    @property
-    def frequencies(self) -> np.ndarray:
-        """The rFFT frequency grid ``(n_time // 2 + 1,)`` in Hz, on which the PSD lives."""
-        return np.fft.rfftfreq(self.n_time, 1.0 / self.sample_rate)
 
 
 def taper(config: WhitenConfig) -> np.ndarray:

@@ -18,6 +18,16 @@ def _seed() -> None:
     torch.manual_seed(0)
 
 
+@pytest.fixture(autouse=True)
+def _release_output_locks():
+    """Output folders a test's commands locked are released after it (as a command's end
+    releases them), so tests never hold hundreds of locks."""
+    yield
+    from preprocess.outputs import release_all
+
+    release_all()
+
+
 @pytest.fixture(scope="session")
 def simulated_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small simulated data set (48 train, 16 test) in the G2Net layout, made once per session.

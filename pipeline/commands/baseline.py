@@ -5,13 +5,12 @@ from __future__ import annotations
 import argparse
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
-import pandas as pd
+from pipeline.config import NOISE_LEVELS, BankConfig, MatchedFilterConfig
 
-from pipeline.matched_filter import NOISE_LEVELS, MatchedFilterConfig, run_matched_filter
-from pipeline.template_bank import BankConfig
-from preprocess.layout import DETECTORS, read_psd
+if TYPE_CHECKING:
+    import numpy as np
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +51,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def load_psd(path: Path) -> np.ndarray:
     """A PSD ``(3, F)`` from a psd.csv, a directory holding one, a cache directory or a .npy."""
+    import numpy as np
+    import pandas as pd
+
+    from preprocess.layout import DETECTORS, read_psd
+
     if path.is_dir() and (path / "psd.csv").is_file():
         return read_psd(path)[1]
     if path.is_dir():
@@ -73,6 +77,8 @@ def load_psd(path: Path) -> np.ndarray:
 
 def run(args: argparse.Namespace) -> int:
     """Build the bank, filter every sample of the split, write the scores."""
+    from pipeline.matched_filter import run_matched_filter
+
     if args.out.exists() and not args.overwrite:
         raise FileExistsError(f"{args.out}: exists; pass --overwrite to replace it")
     bank = BankConfig(n_templates=args.n_templates, seed=args.seed, mass_min=args.mass_range[0],

@@ -6,14 +6,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from pipeline.evaluate import (
-    EvaluateConfig,
-    condition_table,
-    evaluate,
-    read_predictions,
-    write_report,
-)
-from preprocess.layout import read_csv, read_labels
+from pipeline.config import EvaluateConfig
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +42,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Load the files, evaluate, write the report."""
+    from pipeline.evaluate import condition_table, evaluate, read_predictions, write_report
+    from preprocess.layout import read_csv, read_labels
+
     names = args.name or [path.stem for path in args.predictions]
     if len(names) != len(args.predictions):
         raise ValueError(f"{len(names)} --name for {len(args.predictions)} --predictions")

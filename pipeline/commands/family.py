@@ -12,9 +12,7 @@ import os
 import sys
 
 from pipeline.commands.train import DEPTHS, add_training_options, training_config
-from pipeline.config import TrainConfig
-from pipeline.family import FamilyConfig, member_names, run_family
-from pipeline.family_report import markdown_table
+from pipeline.config import FamilyConfig, TrainConfig
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -44,6 +42,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def config_from_args(args: argparse.Namespace) -> FamilyConfig:
     """The ``FamilyConfig`` the command line describes."""
+    from pipeline.family import member_names
+
     depths = args.depths if args.depths is not None else ([] if args.model else DEPTHS)
     train = training_config(args, folds=args.folds, fold=args.fold)
     return FamilyConfig(
@@ -56,6 +56,9 @@ def config_from_args(args: argparse.Namespace) -> FamilyConfig:
 
 def run(args: argparse.Namespace) -> int:
     """Run the family; print the comparison (rank 0). Exit 1 when a member failed."""
+    from pipeline.family import run_family
+    from pipeline.family_report import markdown_table
+
     main_rank = os.environ.get("RANK", "0") == "0"
     if not main_rank:
         logging.getLogger().setLevel(logging.WARNING)

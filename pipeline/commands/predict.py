@@ -6,8 +6,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from pipeline.predict import ENSEMBLE_METHODS, PredictConfig, predict, write_predictions
-from pipeline.stacking import load_weights, predict_with_weights
+from pipeline.config import ENSEMBLE_METHODS, PredictConfig
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +30,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--tta", action="store_true",
                         help="average over the H1 <-> L1 channel swap")
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
-    parser.add_argument("--device", default=defaults.device, help="torch device (default cpu)")
+    parser.add_argument("--device", default=defaults.device,
+                        help="auto (a GPU when there is one), cpu, cuda or cuda:N "
+                             "(default %(default)s)")
+    parser.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None,
+                        help="autocast mixed precision (default: on for CUDA); logits stay float32")
+    parser.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
+                        help="NHWC memory format (default: on for CUDA)")
     parser.add_argument("--num-workers", type=int, default=defaults.num_workers,
                         help="DataLoader worker processes")
     parser.add_argument("--data", type=Path, default=None,
@@ -47,12 +52,19 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Predict, ensemble, write."""
+    from pipeline.predict import predict, write_predictions
+    from pipeline.stacking import load_weights, predict_with_weights
+    from preprocess.outputs import claim_file
+
+    claim_file(args.out, "predictions")  # refused before the work, not after it
+
     if args.batch_size < 1:
         raise ValueError(f"--batch-size must be >= 1, got {args.batch_size}")
     if args.fill_missing is not None and not 0.0 <= args.fill_missing <= 1.0:
         raise ValueError(f"--fill-missing must be a probability in [0, 1], got {args.fill_missing}")
     config = PredictConfig(ensemble=args.ensemble, tta=args.tta, batch_size=args.batch_size,
-                           device=args.device, num_workers=args.num_workers)
+                           device=args.device, num_workers=args.num_workers, amp=args.amp,
+                           channels_last=args.channels_last)
     if bool(args.weights) == bool(args.checkpoint):
         raise ValueError("give --checkpoint (one or more) or --weights, not both")
     checkpoints = args.checkpoint

@@ -10,10 +10,8 @@ import logging
 import os
 from typing import Any
 
-from models import DEFAULT_STEM, STEMS, list_models, resnet_name
-from pipeline.augment import AugmentConfig
-from pipeline.config import TrainConfig
-from pipeline.train import fit
+from models.stems import DEFAULT_STEM, STEMS
+from pipeline.config import AugmentConfig, TrainConfig
 
 DEPTHS = (16, 18, 34, 50, 101, 152)
 
@@ -100,6 +98,8 @@ def training_config(args: argparse.Namespace, **chosen: Any) -> TrainConfig:
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
     """The ``TrainConfig`` the command line describes."""
+    from models import list_models, resnet_name
+
     model = args.model or (resnet_name(args.depth) if args.depth else TrainConfig.model)
     model_kwargs = {}
     if args.stem:
@@ -112,6 +112,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 def run(args: argparse.Namespace) -> int:
     """Train; print where the run is and its best validation AUC (rank 0 only)."""
+    from pipeline.train import fit
+
     main_rank = os.environ.get("RANK", "0") == "0"
     if not main_rank:
         logging.getLogger().setLevel(logging.WARNING)

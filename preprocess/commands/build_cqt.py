@@ -6,10 +6,14 @@ import argparse
 import logging
 import os
 
-from preprocess.build import BuildOptions, build_cache
-from preprocess.cqt import ALGORITHMS, CQTConfig
-from preprocess.normalize import NORMALIZATIONS, NormalizeConfig
-from preprocess.whiten import WhitenConfig
+from preprocess.config import (
+    ALGORITHMS,
+    NORMALIZATIONS,
+    BuildOptions,
+    CQTConfig,
+    NormalizeConfig,
+    WhitenConfig,
+)
 
 logger = logging.getLogger(__name__)
 _CQT, _WHITEN, _BUILD, _NORM = CQTConfig(), WhitenConfig(), BuildOptions(), NormalizeConfig()
@@ -29,9 +33,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--split", required=True, choices=("train", "test"))
     parser.add_argument("--out", required=True, help="cache directory to create or resume")
     job = parser.add_argument_group("job")
-    job.add_argument("--device", default=_BUILD.device, help="auto, cpu or cuda[:n]")
-    job.add_argument("--batch-size", type=int, default=_BUILD.batch_size)
-    job.add_argument("--workers", type=int, default=_BUILD.workers, help="reader processes")
+    job.add_argument("--device", default=_BUILD.device,
+                     help="auto, cpu or cuda[:n]; under torchrun each rank takes "
+                          "cuda:LOCAL_RANK")
+    job.add_argument("--batch-size", type=int, default=_BUILD.batch_size,
+                     help="samples per CQT call (default: 64 on a CPU, 256 on a GPU)")
+    job.add_argument("--workers", type=int, default=_BUILD.workers,
+                     help="reader processes (default: 1 on a CPU, min(8, cores) on a GPU)")
     job.add_argument("--threads", type=int, default=_BUILD.threads,
                      help="torch threads for whitening + CQT (0: torch's default, one per core)")
     job.add_argument("--shard-size", type=int, default=_BUILD.shard_size)
@@ -88,6 +96,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Build the cache; report the outcome in the log."""
+    from preprocess.build import build_cache
+
     cqt = CQTConfig(fmin=args.fmin, fmax=args.fmax, bins_per_octave=args.bins_per_octave,
                     hop_length=args.hop_length, filter_scale=args.filter_scale,
                     norm=args.cqt_norm, window=args.cqt_window, scaling=args.cqt_scaling,

@@ -5,10 +5,6 @@ from __future__ import annotations
 import argparse
 import logging
 
-from preprocess.cache import CacheError, verify_cache
-from preprocess.dataset import SpectrogramCache
-from preprocess.inspect import manifest_table, render_examples
-
 logger = logging.getLogger(__name__)
 
 
@@ -33,6 +29,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print the table; render the PNG if asked; verify every shard if asked."""
+    from preprocess.cache import CacheError, verify_cache
+    from preprocess.dataset import SpectrogramCache
+    from preprocess.inspect import manifest_table, render_examples
+    from preprocess.outputs import claim_file
+
+    if args.png:  # refuse a file of the user's before any work
+        claim_file(args.png, "figure")
+
     if args.verify:
         problems = verify_cache(args.cache)
         for problem in problems:

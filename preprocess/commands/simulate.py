@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import argparse
 
-from preprocess.simulate import (
+from preprocess.simulate.config import (
     APPROXIMANTS,
     GLITCH_TYPES,
     SNR_DISTRIBUTIONS,
     SimulationConfig,
-    simulate,
 )
 
 _DEFAULTS = SimulationConfig()
@@ -82,6 +81,8 @@ def _add_noise_options(parser: argparse.ArgumentParser) -> None:
 
 def handler(args: argparse.Namespace) -> int:
     """Build the configuration (which validates every option) and run the simulation."""
+    from preprocess.simulate import simulate
+
     config = SimulationConfig(
         n_train=args.n_train,
         n_test=args.n_test,

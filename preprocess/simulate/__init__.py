@@ -3,24 +3,31 @@ optionally non-stationary (a PSD level and shape per sample and detector) and wi
 
 ``simulate(SimulationConfig(...), out)`` writes a data directory in the Kaggle G2Net layout;
 ``simulate_sample(config, split, index)`` makes one sample (with its clean signal) in memory.
+The names are imported on first use (PEP 562): ``preprocess.simulate.config`` alone, which the
+command line reads its defaults from, needs neither lalsimulation nor pandas.
 """
 
-from preprocess.simulate.config import (
-    APPROXIMANTS,
-    GLITCH_TYPES,
-    SNR_DISTRIBUTIONS,
-    SimulationConfig,
-)
-from preprocess.simulate.run import simulate
-from preprocess.simulate.sample import INJECTION_COLUMNS, injection_columns, simulate_sample
+from __future__ import annotations
 
-__all__ = [
-    "APPROXIMANTS",
-    "GLITCH_TYPES",
-    "INJECTION_COLUMNS",
-    "SNR_DISTRIBUTIONS",
-    "SimulationConfig",
-    "injection_columns",
-    "simulate",
-    "simulate_sample",
-]
+import importlib
+from typing import Any
+
+_EXPORTS = {  # public name -> module holding it
+    "APPROXIMANTS": ".config",
+    "GLITCH_TYPES": ".config",
+    "SNR_DISTRIBUTIONS": ".config",
+    "SimulationConfig": ".config",
+    "simulate": ".run",
+    "INJECTION_COLUMNS": ".sample",
+    "injection_columns": ".sample",
+    "simulate_sample": ".sample",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    """Import the module of a public name on first use."""
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name], __name__), name)

@@ -6,14 +6,20 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from preprocess.layout import N_TIME, SAMPLE_RATE
-from preprocess.simulate.noise import (
-    DESIGN_CURVES,
-    NOISE_F_LOW,
-    OBSERVING_CURVES,
-    SEISMIC_F_LOW,
-    SEISMIC_SLOPE,
-)
 
+DESIGN_CURVES = {  # default lalsimulation SimNoisePSD<name> per detector prefix
+    "H1": "aLIGODesignSensitivityP1200087",
+    "L1": "aLIGODesignSensitivityP1200087",
+    "V1": "AdVDesignSensitivityP1200087",
+}
+OBSERVING_CURVES = {  # observing-run (O3-like) curves that non-stationary noise mixes in
+    "H1": "aLIGOO3LowT1800545",
+    "L1": "aLIGOO3LowT1800545",
+    "V1": "AdVO3LowT1800545",
+}
+NOISE_F_LOW = 10.0  # Hz: the aLIGO design table starts at 9 Hz with an artefact there
+SEISMIC_F_LOW = 4.0  # Hz: the seismic wall below the design tables reaches down to here
+SEISMIC_SLOPE = 10.0  # the wall's PSD grows as f**-SEISMIC_SLOPE below the table's first value
 APPROXIMANTS = ("IMRPhenomPv2", "IMRPhenomXPHM")  # precessing BBH models lalsimulation provides
 SNR_DISTRIBUTIONS = ("uniform", "loguniform")
 GLITCH_TYPES = ("sine_gaussian", "blip", "scattered_light")  # families of glitches.py

@@ -13,20 +13,12 @@ import lalsimulation
 import numpy as np
 
 from preprocess.layout import N_TIME, SAMPLE_RATE
-
-DESIGN_CURVES = {  # default lalsimulation SimNoisePSD<name> per detector prefix
-    "H1": "aLIGODesignSensitivityP1200087",
-    "L1": "aLIGODesignSensitivityP1200087",
-    "V1": "AdVDesignSensitivityP1200087",
-}
-OBSERVING_CURVES = {  # observing-run (O3-like) curves that non-stationary noise mixes in
-    "H1": "aLIGOO3LowT1800545",
-    "L1": "aLIGOO3LowT1800545",
-    "V1": "AdVO3LowT1800545",
-}
-NOISE_F_LOW = 10.0  # Hz: the aLIGO design table starts at 9 Hz with an artefact there
-SEISMIC_F_LOW = 4.0  # Hz: the seismic wall below the design tables reaches down to here
-SEISMIC_SLOPE = 10.0  # the wall's PSD grows as f**-SEISMIC_SLOPE below the table's first value
+from preprocess.simulate.config import (
+    DESIGN_CURVES,
+    NOISE_F_LOW,
+    SEISMIC_F_LOW,
+    SEISMIC_SLOPE,
+)
 
 
 def design_psd(

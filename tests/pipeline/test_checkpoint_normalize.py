@@ -9,11 +9,12 @@ import torch
 
 from models import create_model
 from pipeline.checkpoint import check_cache_compatible, save_checkpoint
-from pipeline.predict import PredictConfig, predict
-from preprocess.build import BuildOptions, build_cache
+from pipeline.config import PredictConfig
+from pipeline.predict import predict
+from preprocess.build import build_cache
 from preprocess.cache import read_manifest
+from preprocess.config import BuildOptions, NormalizeConfig
 from preprocess.layout import sample_path
-from preprocess.normalize import NormalizeConfig
 from preprocess.provenance import library_versions
 
 QUIET = BuildOptions(workers=0, progress=False, batch_size=4, shard_size=8, threads=1)

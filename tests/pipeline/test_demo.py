@@ -8,10 +8,11 @@ from pathlib import Path
 import pandas as pd
 
 from pipeline.cli import main
-from pipeline.demo import ChainConfig, run_chain, summarise_table
-from preprocess.build import BuildOptions, build_cache
+from pipeline.config import ChainConfig
+from pipeline.demo import run_chain, summarise_table
+from preprocess.build import build_cache
 from preprocess.cache import read_manifest
-from preprocess.normalize import NormalizeConfig
+from preprocess.config import BuildOptions, NormalizeConfig
 
 
 def tiny_chain(out: Path) -> ChainConfig:

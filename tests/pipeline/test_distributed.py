@@ -32,7 +32,7 @@ def test_two_process_gloo_run(tmp_path) -> None:
 
     files = sorted(str(p.relative_to(run_dir)) for p in run_dir.rglob("*") if p.is_file())
     assert [f for f in files if not f.startswith("tb/")] == [
-        ".gwspec", "best.pt", "config.json", "last.pt", "metrics.csv", "oof.csv",
+        ".gwspec", ".gwspec.lock", "best.pt", "config.json", "last.pt", "metrics.csv", "oof.csv",
     ]
     assert len([f for f in files if f.startswith("tb/")]) == 1  # one TensorBoard writer: rank 0
 

@@ -10,8 +10,8 @@ import pytest
 from sklearn.metrics import roc_auc_score, roc_curve
 
 from pipeline.cli import main
+from pipeline.config import EvaluateConfig
 from pipeline.evaluate import (
-    EvaluateConfig,
     align_scores,
     efficiency_at_snr,
     evaluate,

@@ -17,8 +17,9 @@ import pipeline.train as train_module
 from models import create_model
 from pipeline.auc_stats import hanley_mcneil_se
 from pipeline.cli import main
+from pipeline.config import FamilyConfig
 from pipeline.costs import count_parameters, multiply_adds
-from pipeline.family import FamilyConfig, run_family
+from pipeline.family import run_family
 from pipeline.family_report import COLUMNS
 from preprocess.dataset import SpectrogramCache
 from tests.pipeline.test_train import SHAPE, make_cache, tiny_config

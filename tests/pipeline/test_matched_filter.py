@@ -9,8 +9,9 @@ import pandas as pd
 import pytest
 
 from pipeline.cli import main
-from pipeline.matched_filter import MatchedFilter, MatchedFilterConfig, run_matched_filter
-from pipeline.template_bank import DF, BankConfig, band_mask, build_bank
+from pipeline.config import BankConfig, MatchedFilterConfig
+from pipeline.matched_filter import MatchedFilter, run_matched_filter
+from pipeline.template_bank import DF, band_mask, build_bank
 from preprocess.layout import DETECTORS, N_TIME, SAMPLE_RATE, read_psd, read_split
 from preprocess.simulate.noise import colored_noise, design_psd
 
@@ -53,7 +54,9 @@ def test_recovers_injected_template_snr_and_time(matched_filter, psds) -> None:
     assert clean.detector_snr == pytest.approx(np.array(SNRS), rel=0.02)
     rng = np.random.default_rng(11)
     results = [matched_filter(colored_noise(psds[1], rng) + signal) for _ in range(6)]
-    assert np.mean([r.snr for r in results]) == pytest.approx(10.0, rel=0.05)
+    # unit Gaussian noise moves a network SNR by ~1 (maximising over templates, times and
+    # phases adds ~+0.3): within 5 standard errors of the mean of the six
+    assert np.mean([r.snr for r in results]) == pytest.approx(10.0, abs=5 / np.sqrt(len(results)))
     assert all(abs(r.time_index - 3000) <= 2 for r in results)
     assert sum(r.template == bank for r in results) >= 4
 
@@ -119,8 +122,12 @@ def test_estimated_noise_level_tracks_the_scale(psds) -> None:
     estimates = np.array([mf.estimate_scale(mf.whiten(colored_noise(psds[1] * scale[:, None],
                                                                     rng)))
                           for _ in range(12)])
-    np.testing.assert_allclose(estimates.mean(0), scale, rtol=0.03)  # each one errs by ~3%
-    assert (np.abs(estimates / scale - 1) < 0.15).all()
+    # each estimate is the median of K whitened periodogram bins: sd 1 / (ln 2 sqrt(K)) ~ 3 %;
+    # the mean of 12 within 5 standard errors, each one within 5 sd
+    sd = 1 / (np.log(2) * np.sqrt([band.sum() for band in mf.estimate_band]))  # (D,)
+    np.testing.assert_allclose(estimates.mean(0), scale,
+                               rtol=5 * sd.max() / np.sqrt(len(estimates)))
+    assert (np.abs(estimates / scale - 1) < 5 * sd).all()
     # A signal barely moves the median: by a few per cent at network SNR 30.
     signal = inject(mf.bank.spectra[0], psds[0], 3000, scale=3.0)
     noise = colored_noise(psds[1], rng)

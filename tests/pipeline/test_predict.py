@@ -15,8 +15,8 @@ from torch.utils.data import DataLoader
 from models import create_model
 from pipeline.checkpoint import save_checkpoint
 from pipeline.cli import main
+from pipeline.config import PredictConfig
 from pipeline.predict import (
-    PredictConfig,
     ensemble,
     mean_probability_logit,
     predict,

@@ -151,13 +151,13 @@ def test_float16_and_collate_batch(tmp_path):
         assert batch[0][0].dtype == torch.float16
         np.testing.assert_array_equal(batch[3][0].numpy(), images[20])
         fast, reference = collate_batch(batch), default_collate(batch)
-        torch.testing.assert_close(fast[0], reference[0])
+        torch.testing.assert_close(fast[0], reference[0], rtol=0, atol=0)  # copies: exact
         torch.testing.assert_close(fast[1], reference[1])
         assert fast[2] == reference[2] == tuple(ids[i] for i in (16, 17, 18, 20))
         assert fast[0].data_ptr() == batch[0][0].data_ptr()  # no stacking copy
     separate = [SpectrogramCache(root)[i] for i in (3, 4)]  # separate reads: stacked
-    torch.testing.assert_close(collate_batch(separate)[0],
-                               default_collate(separate)[0])
+    torch.testing.assert_close(collate_batch(separate)[0],  # stacked copies: exact
+                               default_collate(separate)[0], rtol=0, atol=0)
 
 
 @pytest.mark.parametrize("n", [130, 128])

@@ -10,9 +10,10 @@ import pytest
 import torch
 from scipy.signal import chirp
 
-from preprocess.cqt import ALGORITHMS, CQT, CQTConfig
+from preprocess.config import ALGORITHMS, CQTConfig, WhitenConfig
+from preprocess.cqt import CQT
 from preprocess.layout import N_TIME, SAMPLE_RATE, load_sample, read_split, sample_path
-from preprocess.whiten import WhitenConfig, Whitener, estimate_psd
+from preprocess.whiten import Whitener, estimate_psd
 
 
 def _correlation(a: np.ndarray, b: np.ndarray) -> float:

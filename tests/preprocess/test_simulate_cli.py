@@ -7,12 +7,15 @@ from pathlib import Path
 import pytest
 
 from preprocess.cli import main
+from preprocess.outputs import LOCK
 from preprocess.simulate import SimulationConfig, simulate
 
 
 def _files(root: Path) -> dict[str, bytes]:
+    """Every file's bytes but the folder lock's (it records which process held it)."""
     return {
-        str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
+        str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
+        if p.is_file() and p.name != LOCK
     }
 
 
@@ -86,7 +89,7 @@ def test_interrupted_run_is_recognisably_incomplete(
     with pytest.raises(KeyboardInterrupt):
         simulate(SimulationConfig(n_train=8, n_test=0), out, workers=1, progress=False)
     assert len(list(out.rglob("*.npy"))) == 5  # whole files only, no temporary names
-    assert [p.name for p in out.rglob(".*")] == [".gwspec"]  # the folder's owner marker
+    assert sorted(p.name for p in out.rglob(".*")) == [".gwspec", ".gwspec.lock"]  # owner, lock
     assert not (out / "simulation.json").exists()
     with pytest.raises(FileExistsError, match="holds an incomplete run; pass --overwrite"):
         simulate(SimulationConfig(n_train=8, n_test=0), out, workers=1, progress=False)

@@ -7,9 +7,9 @@ import pytest
 import torch
 from scipy import signal
 
+from preprocess.config import WhitenConfig
 from preprocess.layout import load_sample, read_labels, read_psd, read_split, sample_path
 from preprocess.whiten import (
-    WhitenConfig,
     Whitener,
     bandpass_response,
     estimate_psd,
