@@ -14,6 +14,7 @@ from torch.utils.data import BatchSampler, DataLoader, DistributedSampler, Seque
 
 from preprocess.cache import read_manifest
 from preprocess.dataset import SpectrogramCache, collate_batch
+from preprocess.errors import ignore_interrupt
 from preprocess.samplers import ContiguousBatchSampler
 
 logger = logging.getLogger(__name__)
@@ -158,6 +159,7 @@ def build_loaders(
         )
     common = dict(
         num_workers=workers,
+        worker_init_fn=ignore_interrupt if workers > 0 else None,
         collate_fn=collate_batch,
         pin_memory=pin_memory,
         persistent_workers=workers > 0,

@@ -59,6 +59,7 @@ from pipeline.template_bank import (
     complex_snr,
     whiten_normalise,
 )
+from preprocess.errors import ignore_interrupt
 from preprocess.layout import (
     DETECTORS,
     N_TIME,
@@ -194,11 +195,21 @@ def _init_worker(matched_filter: MatchedFilter) -> None:
     _WORKER_FILTER = matched_filter
 
 
+def _init_pool_worker(matched_filter: MatchedFilter) -> None:
+    """A worker process: Ctrl-C is the main process's to report (once, not per worker)."""
+    ignore_interrupt()
+    _init_worker(matched_filter)
+
+
+# Bad samples stop the matched filter: it scores every id of the split.
+FIX_HINT = "the matched filter scores every sample of the split: fix or replace the file"
+
+
 def _score_chunk(
     root: str, split: str, ids: Sequence[str], scales: np.ndarray | None
 ) -> list[float]:
     assert _WORKER_FILTER is not None
-    return [_WORKER_FILTER(load_sample(sample_path(root, split, i), i),
+    return [_WORKER_FILTER(load_sample(sample_path(root, split, i), i, hint=FIX_HINT),
                            None if scales is None else scales[k]).snr
             for k, i in enumerate(ids)]
 
@@ -255,7 +266,7 @@ def score_samples(
             scores += _score_chunk(str(root), split, chunk, scale)
             bar.update(len(chunk))
     else:
-        with ProcessPoolExecutor(workers, initializer=_init_worker,
+        with ProcessPoolExecutor(workers, initializer=_init_pool_worker,
                                  initargs=(matched_filter,)) as pool:
             futures = [pool.submit(_score_chunk, str(root), split, c, sc)
                        for c, sc in zip(chunks, chunk_scales, strict=True)]

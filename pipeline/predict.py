@@ -33,6 +33,7 @@ from pipeline.precision import Precision
 from preprocess import devices
 from preprocess.cache import CacheManifest, read_manifest
 from preprocess.dataset import SpectrogramCache, collate_batch
+from preprocess.errors import ignore_interrupt
 from preprocess.layout import label_file, read_split
 from preprocess.outputs import PRODUCER, claim_file
 from preprocess.provenance import atomic_path, library_versions, write_json_atomic
@@ -124,7 +125,8 @@ def cache_loader(dataset: SpectrogramCache, batch_size: int, precision: Precisio
     pinned for an overlapping copy when the device is a GPU."""
     batches = BatchSampler(SequentialSampler(dataset), batch_size, drop_last=False)
     return DataLoader(dataset, batch_sampler=batches, collate_fn=collate_batch,
-                      num_workers=workers, pin_memory=precision.device.type == "cuda")
+                      num_workers=workers, pin_memory=precision.device.type == "cuda",
+                      worker_init_fn=ignore_interrupt if workers else None)
 
 
 def resolve_cache(cache: str | Path, split: str) -> Path:

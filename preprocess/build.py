@@ -48,6 +48,7 @@ from preprocess.cache import (
 )
 from preprocess.config import BuildOptions, CQTConfig, NormalizeConfig, WhitenConfig
 from preprocess.cqt import CQT
+from preprocess.errors import ignore_interrupt
 from preprocess.layout import (
     DETECTORS,
     N_TIME,
@@ -116,7 +117,8 @@ def unlabelled_files(root: Path, split: str, ids: set[str]) -> dict[str, Path]:
 def _loader(files: _SampleFiles, batches: list[list[int]], workers: int,
             pin_memory: bool = False) -> DataLoader:
     """Worker processes read whole batches of rows, in the given order."""
-    return DataLoader(files, batch_sampler=batches, num_workers=workers, pin_memory=pin_memory)
+    return DataLoader(files, batch_sampler=batches, num_workers=workers, pin_memory=pin_memory,
+                      worker_init_fn=ignore_interrupt if workers else None)
 
 
 def _noise_psd(data: Path, whiten: WhitenConfig, options: BuildOptions) -> tuple[np.ndarray, str]:

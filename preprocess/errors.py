@@ -68,6 +68,23 @@ def one_line(error: BaseException) -> str:
     return " ".join(text.split())
 
 
+def ignore_interrupt(*_: object) -> None:
+    """In a worker process (a DataLoader's ``worker_init_fn``, a pool's ``initializer``):
+    leave Ctrl-C to the main process, which stops the workers and reports it once, instead of
+    every worker printing its own traceback. A worker whose main process is gone mid-transfer
+    (multiprocessing's handle-sharing thread loses its connection) stays quiet too."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    report = sys.excepthook
+
+    def quiet_when_orphaned(kind: type[BaseException], value: BaseException, tb: object) -> None:
+        if not issubclass(kind, EOFError | ConnectionError):
+            report(kind, value, tb)
+
+    sys.excepthook = quiet_when_orphaned
+
+
 INTERRUPTED = 130  # exit status of a command stopped by Ctrl-C (128 + SIGINT), as shells use
 NOT_WRITABLE_ERRNOS = (errno.EROFS, errno.EACCES, errno.EPERM)
 

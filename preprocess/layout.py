@@ -56,8 +56,12 @@ class BadSampleError(ValueError):
     """
 
     def __init__(self, path: Path, sample_id: str, reason: str, hint: str = SKIP_HINT):
-        self.path, self.sample_id, self.reason = Path(path), sample_id, reason
+        self.path, self.sample_id, self.reason, self.hint = Path(path), sample_id, reason, hint
         super().__init__(f"{path}: sample {sample_id}: {reason}" + (f" ({hint})" if hint else ""))
+
+    def __reduce__(self) -> tuple:
+        """Rebuilt from its parts when it crosses a process boundary (a worker's error)."""
+        return type(self), (self.path, self.sample_id, self.reason, self.hint)
 
 
 def id_problem(sample_id: object, min_length: int = 1) -> str:
@@ -232,7 +236,7 @@ def file_problem(path: Path) -> str:
 
 
 def load_sample(path: str | Path, sample_id: str | None = None,
-                scale: float = STRAIN_SCALE) -> np.ndarray:
+                scale: float = STRAIN_SCALE, hint: str = SKIP_HINT) -> np.ndarray:
     """Load one sample as float64 of shape ``(3, 4096)``, refusing what ``check_sample`` refuses.
 
     Every failure, an empty or truncated file included, is a ``BadSampleError`` naming the file.
@@ -241,15 +245,15 @@ def load_sample(path: str | Path, sample_id: str | None = None,
     sample_id = sample_id or path.stem
     problem = file_problem(path)
     if problem:
-        raise BadSampleError(path, sample_id, problem)
+        raise BadSampleError(path, sample_id, problem, hint)
     try:
         array = np.load(path, allow_pickle=False)
     except Exception as error:  # OSError, ValueError, EOFError (empty file), pickle refusal
         reason = " ".join(str(error).split()) or type(error).__name__
-        raise BadSampleError(path, sample_id, f"unreadable .npy ({reason})") from error
+        raise BadSampleError(path, sample_id, f"unreadable .npy ({reason})", hint) from error
     problem = check_sample(np.asarray(array), scale)
     if problem:
-        raise BadSampleError(path, sample_id, problem)
+        raise BadSampleError(path, sample_id, problem, hint)
     return array.astype(np.float64, copy=False)
 
 

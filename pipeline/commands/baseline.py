@@ -52,9 +52,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def load_psd(path: Path) -> np.ndarray:
     """A PSD ``(3, F)`` from a psd.csv, a directory holding one, a cache directory or a .npy."""
     import numpy as np
-    import pandas as pd
 
-    from preprocess.layout import DETECTORS, read_psd
+    from preprocess.layout import DETECTORS, read_csv, read_psd
 
     if path.is_dir() and (path / "psd.csv").is_file():
         return read_psd(path)[1]
@@ -65,14 +64,26 @@ def load_psd(path: Path) -> np.ndarray:
         if psd is None:
             raise ValueError(f"{path}: the cache holds no PSD (it was not whitened)")
         return psd
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no PSD there")
     if path.suffix == ".npy":
-        return np.load(path, allow_pickle=False)
-    if path.is_file():
-        frame = pd.read_csv(path)
+        try:
+            psd = np.load(path, allow_pickle=False)
+        except Exception as error:  # a pickle, a truncated or foreign file
+            reason = " ".join(str(error).split()) or type(error).__name__
+            raise ValueError(f"{path}: not a readable PSD .npy ({reason})") from error
+    else:
+        frame = read_csv(path)
         if set(DETECTORS) - set(frame.columns):
             raise ValueError(f"{path}: expected columns frequency,{','.join(DETECTORS)}")
-        return frame[list(DETECTORS)].to_numpy().T
-    raise FileNotFoundError(f"{path}: no PSD there")
+        psd = frame[list(DETECTORS)].to_numpy().T
+    psd = np.asarray(psd)
+    if psd.ndim != 2 or psd.shape[0] != len(DETECTORS) or psd.dtype.kind not in "fi":
+        raise ValueError(f"{path}: a PSD is a real ({len(DETECTORS)}, F) array, got "
+                         f"{psd.dtype} {psd.shape}")
+    if not np.isfinite(psd).all() or (psd < 0).any():
+        raise ValueError(f"{path}: the PSD holds negative, NaN or infinite values")
+    return psd.astype(np.float64)
 
 
 def run(args: argparse.Namespace) -> int:

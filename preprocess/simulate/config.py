@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import math
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from preprocess.layout import N_TIME, SAMPLE_RATE
@@ -106,6 +107,10 @@ def _check(condition: bool, message: str) -> None:
 def validate(config: SimulationConfig) -> None:
     """Raise ``ValueError`` with one clear line for an impossible configuration."""
     c = config
+    for item in fields(c):  # inf or NaN anywhere would only fail deep inside the physics
+        value = getattr(c, item.name)
+        _check(not isinstance(value, float) or math.isfinite(value),
+               f"{item.name.replace('_', '-')} must be a finite number, got {value}")
     for name in ("n_train", "n_test", "seed"):
         value = getattr(c, name)
         _check(

@@ -76,3 +76,57 @@ def test_batch_augment_repeats_after_reseed() -> None:
     assert torch.equal(augment(x), first)
     off = BatchAugment(AugmentConfig(swap_ligo=False, time_shift=False))
     assert not off.active and torch.equal(off(x), x)
+
+
+def test_augmentations_keep_channels_last() -> None:
+    """The batch reaches the first convolution in the layout Precision made: no conversion
+    per step, one graph for torch.compile."""
+    x = _batch().to(memory_format=torch.channels_last)
+    config = AugmentConfig(time_mask=True, freq_mask=True)
+    for transform in (lambda b: swap_ligo(b, 0.5, _gen()), lambda b: time_shift(b, 3, _gen()),
+                      lambda b: time_mask(b, 5, _gen()), lambda b: freq_mask(b, 5, _gen()),
+                      BatchAugment(config)):
+        y = transform(x)
+        assert y.is_contiguous(memory_format=torch.channels_last) and y.shape == x.shape
+    contiguous = BatchAugment(config)(_batch())
+    assert contiguous.is_contiguous()
+
+
+def test_random_draws_are_made_on_the_batch_device() -> None:
+    """Every random draw and index comes from a generator on the batch's own device, so on a
+    GPU no host tensor is copied (a copy of ordinary memory waits for the GPU). Checked by
+    recording every operation an augmentation dispatches: none copies between devices, and
+    the generator lives on the batch's device."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Record(TorchDispatchMode):
+        def __init__(self):
+            super().__init__()
+            self.ops = []
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            kwargs = kwargs or {}
+            sources = {a.device for a in args if isinstance(a, torch.Tensor)}
+            self.ops.append((str(func), kwargs.get("device"), sources))
+            return func(*args, **kwargs)
+
+    augment = BatchAugment(AugmentConfig(time_mask=True, freq_mask=True))
+    x = _batch()
+    with Record() as record:
+        augment(x)
+    assert augment.generator(x.device).device == x.device
+    moves = [op for op, device, sources in record.ops
+             if device is not None and any(device != source for source in sources)]
+    assert not moves, moves  # (dtype conversions on the device, like .long(), are no moves)
+    factories = [device for op, device, _ in record.ops if op.split(".")[1] in
+                 ("rand", "randint", "arange")]
+    assert factories and all(d in (None, x.device) for d in factories)
+
+
+def test_each_device_draws_its_own_reproducible_stream() -> None:
+    augment = BatchAugment(AugmentConfig(), seed=3)
+    x = _batch()
+    first = augment(x)
+    augment.reseed(3)
+    assert torch.equal(augment(x), first)
+    assert list(augment._generators) == [x.device]

@@ -51,3 +51,51 @@ def test_two_process_gloo_run(tmp_path) -> None:
     with torch.no_grad():
         expected = torch.sigmoid(model(images).view(-1)).numpy()
     np.testing.assert_allclose(oof["prediction"].to_numpy(), expected, rtol=1e-4, atol=1e-6)
+
+
+def _claim_as_rank(rank: int, root: str, results: str) -> None:
+    """One of two gloo processes: rank 0 claims the run folder slowly; rank 1 must not look
+    at it before rank 0 is done (it used to, and refused rank 0's half-written marker)."""
+    import json
+    import os
+    import time
+
+    import torch.distributed as dist
+
+    import pipeline.train as train_module
+    from pipeline.config import TrainConfig
+    from pipeline.distributed import DistContext
+    from preprocess import outputs
+
+    dist.init_process_group("gloo", init_method=f"file://{root}/rendezvous", rank=rank,
+                            world_size=2)
+    if rank == 0:
+        real = train_module.claim_dir
+
+        def slow(path, kind, rank=None, job=None):
+            (Path(path) / ".gwspec.tmp-4242").parent.mkdir(parents=True, exist_ok=True)
+            (Path(path) / ".gwspec.tmp-4242").write_text("{}")  # a marker being written
+            time.sleep(0.5)
+            (Path(path) / ".gwspec.tmp-4242").unlink()
+            return real(path, kind, rank=rank, job=job)
+
+        train_module.claim_dir = slow
+    context = DistContext(rank=rank, world_size=2, local_rank=rank, device=torch.device("cpu"))
+    run_dir = train_module._run_dir(TrainConfig(cache="x", out=f"{root}/run"), context)
+    seen = {"rank": rank, "marker": (run_dir / outputs.MARKER).is_file(), "pid": os.getpid(),
+            "locked": [str(k) for k in outputs._held]}
+    Path(results, f"{rank}.json").write_text(json.dumps(seen))
+    dist.destroy_process_group()
+
+
+def test_rank_0_claims_the_run_folder_while_the_others_wait(tmp_path) -> None:
+    import json
+
+    import torch.multiprocessing as mp
+
+    mp.spawn(_claim_as_rank, args=(str(tmp_path), str(tmp_path)), nprocs=2, join=True)
+    seen = [json.loads((tmp_path / f"{rank}.json").read_text()) for rank in (0, 1)]
+    assert all(s["marker"] for s in seen)  # rank 1 passed only once rank 0 had claimed
+    assert seen[0]["locked"] == [str((tmp_path / "run").resolve())] and not seen[1]["locked"]
+    holder = json.loads((tmp_path / "run" / ".gwspec.lock").read_text())
+    assert holder["pid"] == seen[0]["pid"]  # only rank 0 holds the folder's lock

@@ -194,3 +194,26 @@ def test_no_condition_columns_no_condition_report() -> None:
     injections = pd.DataFrame({"id": labels["id"], "snr_network": np.linspace(2, 16, 20)})
     method = evaluate({"m": preds}, labels, injections)["methods"]["m"]
     assert "noise_conditions" not in method and "efficiency" in method
+
+
+def test_duplicate_labels_and_edited_columns_are_refused(tmp_path, capsys) -> None:
+    """A label counted twice, or a target column edited while the logit column stayed, would
+    be scored wrongly without a word: both are refused, naming the file."""
+    labels = tmp_path / "labels.csv"
+    pd.DataFrame({"id": ["a", "b", "c", "a"], "target": [0, 1, 1, 0]}).to_csv(labels,
+                                                                           index=False)
+    logits = np.array([-2.0, 1.0, 3.0])
+    predictions = tmp_path / "sub.csv"
+    pd.DataFrame({"id": ["a", "b", "c"], "target": 1 / (1 + np.exp(-logits)),
+                  "logit": logits}).to_csv(predictions, index=False)
+    argv = ["evaluate", "--predictions", str(predictions), "--out", str(tmp_path / "r")]
+    assert main([*argv, "--labels", str(labels)]) == 2
+    assert "labels.csv: duplicate id 'a' (rows 2, 5)" in capsys.readouterr().err
+    pd.DataFrame({"id": ["a", "b", "c"], "target": [0, 1, 1]}).to_csv(labels, index=False)
+    assert main([*argv, "--labels", str(labels)]) == 0
+    capsys.readouterr()
+    inverted = pd.read_csv(predictions).assign(target=lambda f: 1 - f["target"])
+    inverted.to_csv(predictions, index=False)
+    assert main([*argv, "--labels", str(labels)]) == 2
+    err = capsys.readouterr().err
+    assert "sub.csv: its target and logit columns disagree in order (2 adjacent pair" in err

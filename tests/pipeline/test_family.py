@@ -244,3 +244,22 @@ def test_bad_family_settings_fail_clearly(family, tmp_path, capsys) -> None:
     assert main(["family", "--cache", done.train.cache, "--out", str(mine), "--depths", "16"]) == 2
     assert "holds files that are not a gwspec family" in capsys.readouterr().err
     assert sorted(p.name for p in mine.iterdir()) == ["notes.txt"]
+
+
+def test_a_rerun_with_another_recipe_is_refused(family, tmp_path) -> None:
+    """A finished family re-run with --epochs 2, or on another cache, is refused listing the
+    differences (family.json keeps the settings it was trained with); the same settings
+    with other members or runtime options go on."""
+    config, _ = family
+    saved = (Path(config.out) / "family.json").read_text()
+    longer = replace(config, train=replace(config.train, epochs=2))
+    with pytest.raises(ValueError, match=r"other settings \(saved -> now\): train\.epochs: 1 -> 2"):
+        family_module.check_rerun(longer, family_module.cache_identity(config.train.cache))
+    other = make_cache(tmp_path / "other", n=32)
+    moved = replace(config, train=replace(config.train, cache=str(other)))
+    with pytest.raises(ValueError, match="training cache contents: .*n_samples': 48.* 32"):
+        run_family(moved)
+    assert (Path(config.out) / "family.json").read_text() == saved  # not rewritten
+    runtime = replace(config, members=MEMBERS[:1],
+                      train=replace(config.train, progress=True, workers=1, patience=5))
+    family_module.check_rerun(runtime, family_module.cache_identity(config.train.cache))

@@ -172,3 +172,38 @@ def test_recorded_noise_level_needs_a_record(simulated_data, tmp_path) -> None:
     assert not (tmp_path / "mf.csv").exists()
     assert main(argv) == 0  # auto: stationary data records no scale, so the nominal PSD
     assert json.loads((tmp_path / "mf.json").read_text())["noise_level_used"] == "nominal"
+
+
+def test_bad_inputs_name_the_file_and_the_way_out(simulated_data, tmp_path, capsys) -> None:
+    """The matched filter has no --skip-bad: its message says what to do instead; a PSD file
+    it cannot use is named; an id that is a path never reaches a file."""
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(simulated_data, data)
+    argv = ["baseline", "matched-filter", "--data", str(data), "--n-templates", "4",
+            "--no-progress"]
+    evil = tmp_path / "evil.npy"
+    np.save(evil, np.array([{"x": 1}], dtype=object), allow_pickle=True)
+    assert main([*argv, "--out", str(tmp_path / "a.csv"), "--psd", str(evil)]) == 2
+    assert f"{evil}: not a readable PSD .npy" in capsys.readouterr().err
+    np.save(evil, np.ones((2, 5)))
+    assert main([*argv, "--out", str(tmp_path / "a.csv"), "--psd", str(evil)]) == 2
+    assert "a PSD is a real (3, F) array, got float64 (2, 5)" in capsys.readouterr().err
+
+    first = read_split(data, "test")["id"].iloc[0]
+    path = data / "test" / first[0] / first[1] / first[2] / f"{first}.npy"
+    np.save(path, np.full((3, N_TIME), np.nan))
+    assert main([*argv, "--out", str(tmp_path / "b.csv")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert f"sample {first}: holds NaN" in err and "--skip-bad" not in err
+    assert err.endswith("(the matched filter scores every sample of the split: fix or replace "
+                        "the file)")
+
+    submission = pd.read_csv(data / "sample_submission.csv", dtype={"id": str})
+    submission.loc[0, "id"] = "../../../etc/passwd"
+    submission.to_csv(data / "sample_submission.csv", index=False)
+    assert main([*argv, "--out", str(tmp_path / "c.csv")]) == 2
+    assert "sample_submission.csv: 1 bad id(s): row 2: id '../../../etc/passwd'" in \
+        capsys.readouterr().err
+    assert not (tmp_path / "c.csv").exists()

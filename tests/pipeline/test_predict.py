@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -174,3 +175,24 @@ def test_order_is_kept_where_probabilities_saturate() -> None:
     assert mean_probability_logit(np.array([[1.5], [-0.5]]), axis=0)[0] == pytest.approx(
         np.log(np.mean(expit([1.5, -0.5])) / (1 - np.mean(expit([1.5, -0.5])))))
 
+
+
+def test_device_auto_and_autocast_predict_as_validation_does(tmp_path, monkeypatch) -> None:
+    """``--device auto`` (the default) takes the GPU when there is one and the CPU here;
+    ``--amp`` predicts under autocast with float32 logits, each within bfloat16's rounding of
+    the full-precision one (inputs, weights and activations keep 8 mantissa bits)."""
+    ids = [f"id{i:04d}" for i in range(300)]
+    cache = make_cache(tmp_path / "cache", ids)
+    checkpoint = make_checkpoint(tmp_path / "m.pt", cache, seed=3)
+    out = tmp_path / "auto.csv"
+    assert main(["predict", "--cache", str(cache), "--checkpoint", str(checkpoint), "--out",
+                 str(out), "--no-progress"]) == 0
+    assert json.loads(out.with_suffix(".json").read_text())["config"]["device"] == "auto"
+    full = pd.read_csv(out)
+    amp = predict(cache, "test", [checkpoint], PredictConfig(amp=True), progress=False)
+    assert amp["logit"].nunique() == len(ids)  # no ties: the head computes in float32
+    spread = float(full["logit"].std())
+    # bfloat16 keeps 8 bits: 2**-8 relative per operand; a few roundings compound, so a
+    # difference of a few per cent of the logits' spread is bfloat16's, not a defect
+    assert np.abs(amp["logit"] - full["logit"]).max() < 0.1 * spread
+    assert np.corrcoef(amp["logit"], full["logit"])[0, 1] > 0.99

@@ -15,7 +15,7 @@ import torch
 from scipy.special import expit
 
 import pipeline.train as train_module
-from models import UnknownModelError
+from models import UnknownModelError, create_model
 from pipeline.checkpoint import load_checkpoint
 from pipeline.cli import main
 from pipeline.config import TrainConfig
@@ -175,3 +175,23 @@ def test_cli_trains_and_reports_errors(trained, tmp_path, capsys) -> None:
     missing = tmp_path / "no-cache"
     assert main(["train", "--cache", str(missing), "--out", str(tmp_path / "y")]) == 2
     assert f"{missing}: no such cache directory" in capsys.readouterr().err
+
+
+def test_validation_logits_are_float32_under_autocast(tmp_path) -> None:
+    """Validation under bfloat16 autocast: the logits of 2,000 images are all distinct (the
+    head computes in float32), as the model's own float32 logits are, so the best
+    checkpoint, oof.csv and the stacking ensemble never rank ties that autocast made."""
+    from pipeline.distributed import DistContext
+    from pipeline.precision import Precision
+    from preprocess.dataset import SpectrogramCache, collate_batch
+
+    cache = make_cache(tmp_path / "cache", n=2000)
+    model = create_model("resnet16", in_chans=3, num_classes=1)
+    precision = Precision(torch.device("cpu"), torch.bfloat16)
+    precision.prepare_model(model)
+    data = SpectrogramCache(cache, dtype=torch.float16)
+    loader = torch.utils.data.DataLoader(data, batch_size=256, collate_fn=collate_batch)
+    cpu = DistContext(rank=0, world_size=1, local_rank=0, device=torch.device("cpu"))
+    validation = train_module.validate(model, loader, precision=precision, context=cpu)
+    assert validation.logits.dtype == np.float32
+    assert len(np.unique(validation.logits)) == 2000

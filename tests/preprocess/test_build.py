@@ -325,3 +325,84 @@ def test_a_damaged_shard_is_reported_and_rebuilt(tmp_path, capsys):
     assert report.built == [1] and report.skipped == [0]
     assert _image_bytes(out) == clean
     assert main(["inspect", str(out), "--verify"]) == 0
+
+
+@pytest.mark.parametrize("split", ["train", "test"])
+@pytest.mark.parametrize("skip_bad", [[], ["--skip-bad"]])
+def test_an_id_that_is_a_path_never_reaches_a_file(tmp_path, capsys, split, skip_bad):
+    """A CSV id of ``../x`` or ``/etc/passwd`` is refused, row named, before any file is read;
+    with or without --skip-bad (an id is no sample to skip: the CSV itself is wrong)."""
+    ids = _tiny_layout(tmp_path / "data")
+    np.save(tmp_path / "outside.npy", np.zeros((3, 4096)))  # what a traversal would reach
+    labels = "training_labels.csv" if split == "train" else "sample_submission.csv"
+    frame = pd.DataFrame({"id": [*ids[:4], "../../outside", "/etc/passwd"],
+                          "target": [0, 1, 0, 1, 0, 0] if split == "train" else 0.5})
+    frame.to_csv(tmp_path / "data" / labels, index=False)
+    code = main(["build-cqt", "--data", str(tmp_path / "data"), "--split", split, "--out",
+                 str(tmp_path / "cache"), "--no-progress", "--workers", "0", *skip_bad])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1, err
+    assert f"{labels}: 2 bad id(s): row 6: id '../../outside'" in err
+    assert "row 7: id '/etc/passwd'" in err
+    assert not (tmp_path / "cache").exists()  # refused before the output was touched
+
+
+def test_every_sample_rejected_is_one_clear_line(tmp_path, capsys):
+    ids = _tiny_layout(tmp_path / "data", n=6)
+    build_cache(tmp_path / "data", "train", tmp_path / "train", options=QUIET)
+    test = tmp_path / "data" / "test"
+    for sample_id in ids[:3]:
+        path = sample_path(tmp_path / "data", "test", sample_id)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.save(path, np.full((3, 4096), np.nan))
+    pd.DataFrame({"id": ids[:3], "target": 0.5}).to_csv(
+        tmp_path / "data" / "sample_submission.csv", index=False)
+    code = main(["build-cqt", "--data", str(tmp_path / "data"), "--split", "test", "--out",
+                 str(tmp_path / "test-cache"), "--psd-from", str(tmp_path / "train"),
+                 "--no-progress", "--workers", "0", "--skip-bad"])
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert code == 2 and "all 3 samples of the test split were rejected" in err, err
+    assert f"first {ids[0]}: holds NaN" in err and test.is_dir()
+
+
+def test_no_usable_training_noise_points_to_psd_from(tmp_path, capsys):
+    _tiny_layout(tmp_path / "data", n=4, signals=(0, 1, 2, 3))  # signals only
+    code = main(["build-cqt", "--data", str(tmp_path / "data"), "--split", "train", "--out",
+                 str(tmp_path / "cache"), "--no-progress", "--workers", "0"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "training_labels.csv: no noise-only (target 0) samples" in err
+    assert "--psd-from CACHE" in err
+
+
+def test_a_shard_with_damaged_metadata_is_rebuilt(tmp_path):
+    _tiny_layout(tmp_path / "data")
+    build_cache(tmp_path / "data", "train", tmp_path / "c", options=QUIET)
+    before = _image_bytes(tmp_path / "c")
+    shard = tmp_path / "c" / "shard-00001.h5"
+    raw = bytearray(shard.read_bytes())
+    raw[:512] = bytes(512)  # the superblock and root group's header: HDF5 cannot open it
+    shard.write_bytes(bytes(raw))
+    report = build_cache(tmp_path / "data", "train", tmp_path / "c", options=QUIET)
+    assert report.built == [1] and _image_bytes(tmp_path / "c") == before
+
+
+def test_batches_reach_the_device_step_uncopied(tmp_path, monkeypatch):
+    """A batch with no rejected sample is handed on as the loader made it (pinned on a GPU):
+    build-cqt used to copy every batch (``samples[keep]``), losing the pinned memory."""
+    _tiny_layout(tmp_path / "data", n=12)
+    loaded, computed = [], []
+    real_loader, real_call = build_module._loader, build_module._ShardComputer.__call__
+
+    def loader(*args, **kwargs):
+        for rows, samples, problems in real_loader(*args, **kwargs):
+            loaded.append(samples.data_ptr())
+            yield rows, samples, problems
+
+    def call(self, samples, where):
+        computed.append(samples.data_ptr())
+        return real_call(self, samples, where)
+
+    monkeypatch.setattr(build_module, "_loader", loader)
+    monkeypatch.setattr(build_module._ShardComputer, "__call__", call)
+    build_cache(tmp_path / "data", "train", tmp_path / "c", options=QUIET)
+    assert len(computed) == 3 and computed == loaded[1:]  # loaded[0]: the PSD estimate

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import errno
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from collections import namedtuple
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -17,6 +22,7 @@ from preprocess.errors import DiskFullError, one_line
 from preprocess.provenance import atomic_path
 
 Usage = namedtuple("Usage", "total used free")
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _disk_with(monkeypatch, free: int) -> None:
@@ -87,3 +93,50 @@ def test_a_checkpoint_that_cannot_fit_keeps_the_previous_one(tmp_path, monkeypat
     monkeypatch.undo()
     assert load_checkpoint(tmp_path / "last.pt")["epoch"] == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["last.pt"]
+
+
+# Ctrl-C: one line, exit 130, and the same command resumes
+
+
+def _interrupt_when(command: list[str], ready, timeout: float = 120.0):
+    """Run ``command``, send it SIGINT once ``ready()`` holds; returns the finished process."""
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, cwd=REPO)
+    deadline = time.monotonic() + timeout
+    while not ready() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGINT)
+    _, process.err = process.communicate(timeout=timeout)  # stderr kept for the checks
+    return process
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_ctrl_c_during_simulate_is_one_line_and_resumes(tmp_path, workers) -> None:
+    out = tmp_path / "data"
+    command = [sys.executable, "-m", "preprocess.cli", "simulate", "--out", str(out),
+               "--n-train", "600", "--n-test", "0", "--workers", workers, "--no-progress"]
+    chunks = out / ".simulation-chunks"
+    stopped = _interrupt_when(command, lambda: len(list(chunks.glob("train-*.json"))) >= 2)
+    err = [line for line in stopped.err.splitlines() if line.strip()]
+    if stopped.returncode == 0:
+        pytest.skip("the simulation finished before it could be interrupted")
+    assert stopped.returncode == 130 and "Traceback" not in stopped.err, stopped.err
+    assert err[-1] == ("preprocess simulate: interrupted; completed work is kept, re-run the "
+                       "same command to resume")
+    assert all(line.startswith("INFO") for line in err[:-1]), err
+    assert subprocess.run(command, cwd=REPO, capture_output=True).returncode == 0
+    assert len(list(out.rglob("*.npy"))) == 600 and not chunks.exists()
+
+
+def test_ctrl_c_during_build_cqt_is_one_line(simulated_data, tmp_path) -> None:
+    out = tmp_path / "cache"
+    command = [sys.executable, "-m", "preprocess.cli", "build-cqt", "--data",
+               str(simulated_data), "--split", "train", "--out", str(out), "--shard-size", "8",
+               "--batch-size", "8", "--threads", "1", "--no-progress"]
+    stopped = _interrupt_when(command, lambda: (out / "shard-00000.h5").exists())
+    if stopped.returncode == 0:
+        pytest.skip("the build finished before it could be interrupted")
+    assert stopped.returncode == 130 and "Traceback" not in stopped.err, stopped.err
+    assert stopped.err.strip().splitlines()[-1].endswith("re-run the same command to resume")
+    assert subprocess.run(command, cwd=REPO, capture_output=True).returncode == 0
+    assert (out / "manifest.json").is_file()

@@ -13,6 +13,7 @@ from preprocess.layout import (
     load_sample,
     read_labels,
     read_split,
+    sample_path,
 )
 
 
@@ -79,3 +80,57 @@ def test_empty_csv_files_name_the_file(tmp_path) -> None:
     (tmp_path / "labels.csv").write_text("")
     with pytest.raises(LayoutError, match=r"labels\.csv: empty file"):
         read_labels(tmp_path / "labels.csv")
+
+
+# Ids are names, never paths (issue: ids used as paths)
+
+TRAVERSAL_IDS = ["../outside00", "/etc/passwd", "ab", "a.b.c", "x/../y"]
+
+
+def test_ids_that_are_not_plain_names_are_refused_with_their_rows(tmp_path) -> None:
+    ids = ["good_id-01", *TRAVERSAL_IDS]
+    pd.DataFrame({"id": ids, "target": 0}).to_csv(tmp_path / "training_labels.csv", index=False)
+    with pytest.raises(LayoutError) as refused:
+        read_split(tmp_path, "train")
+    message = str(refused.value)
+    assert "training_labels.csv: 5 bad id(s)" in message
+    for row, bad in enumerate(TRAVERSAL_IDS, start=3):  # header is row 1, good_id-01 row 2
+        assert f"row {row}: id {bad!r}" in message
+    assert "good_id-01" not in message
+
+
+def test_sample_paths_stay_inside_the_data_folder(tmp_path) -> None:
+    assert sample_path(tmp_path, "test", "abc123") == tmp_path / "test/a/b/c/abc123.npy"
+    for bad in TRAVERSAL_IDS:
+        with pytest.raises(LayoutError, match="not a plain name|shorter than 3"):
+            sample_path(tmp_path, "train", bad)
+
+
+def test_label_files_name_empty_cells_and_duplicates(tmp_path) -> None:
+    labels = tmp_path / "labels.csv"
+    labels.write_text("id,target\nabc1,0\nabc2,\n")
+    with pytest.raises(LayoutError, match=r"row 3, id abc2: target is empty"):
+        read_labels(labels)
+    labels.write_text("id,target\nabc1,0\nabc2,1\nabc1,1\n")
+    with pytest.raises(LayoutError, match=r"duplicate id 'abc1' \(rows 2, 4\)"):
+        read_labels(labels)
+
+
+def test_a_sample_linked_to_a_device_is_not_read(tmp_path) -> None:
+    path = sample_path(tmp_path, "train", "dev000")
+    path.parent.mkdir(parents=True)
+    path.symlink_to("/dev/zero")
+    with pytest.raises(BadSampleError, match=r"not a regular file \(a device\)"):
+        load_sample(path)
+    (tmp_path / "gone.npy").symlink_to(tmp_path / "nowhere.npy")
+    with pytest.raises(BadSampleError, match="broken link"):
+        load_sample(tmp_path / "gone.npy")
+
+
+def test_loading_never_unpickles(tmp_path) -> None:
+    """Untrusted .npy files are loaded with allow_pickle=False: an object array is refused
+    without running anything it holds."""
+    path = tmp_path / "obj123.npy"
+    np.save(path, np.array([{"payload": 1}], dtype=object), allow_pickle=True)
+    with pytest.raises(BadSampleError, match="unreadable .npy"):
+        load_sample(path)

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import errno
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -9,7 +14,16 @@ import pytest
 from pipeline.cli import main as pipeline_main
 from preprocess.cache import write_cache
 from preprocess.cli import main as preprocess_main
-from preprocess.outputs import MARKER, OutputError, claim_dir, claim_file, owner_kind
+from preprocess.outputs import (
+    MARKER,
+    OutputError,
+    check_writable,
+    claim_dir,
+    claim_file,
+    owner_kind,
+)
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _user_folder(path):
@@ -82,3 +96,97 @@ def test_commands_refuse_foreign_folders_and_regular_files(simulated_data, tmp_p
             assert len(err.splitlines()) == 1 and expected in err and str(out) in err, err
     assert {p.name: p.read_bytes() for p in user.iterdir()} == before
     assert not (user / MARKER).exists() and regular.read_text() == "x"
+
+
+# Every file a command writes is checked like its main output (sidecars, figures)
+
+
+def test_a_sidecar_never_replaces_a_users_file(tmp_path) -> None:
+    with pytest.raises(OutputError, match="would be overwritten by its own provenance record"):
+        claim_file(tmp_path / "out.json", "predictions")
+    (tmp_path / "sub.json").write_text('{"mine": true}')
+    with pytest.raises(OutputError, match=r"sub\.json: exists and was not written by gwspec"):
+        claim_file(tmp_path / "sub.csv", "predictions")
+    assert (tmp_path / "sub.json").read_text() == '{"mine": true}'
+    assert not (tmp_path / "sub.csv").exists()
+
+
+def test_predict_and_inspect_refuse_before_any_work(tmp_path, capsys) -> None:
+    from tests.pipeline.test_predict import make_cache, make_checkpoint
+
+    cache = make_cache(tmp_path / "cache", [f"id{i:03d}" for i in range(6)])
+    checkpoint = make_checkpoint(tmp_path / "m.pt", cache, seed=0)
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "sub.json").write_text("{}")
+    for out, expected in (("mine/sub.csv", "sub.json: exists and was not written"),
+                          ("mine/out.json", "own provenance record")):
+        code = pipeline_main(["predict", "--cache", str(cache), "--checkpoint",
+                              str(checkpoint), "--out", str(tmp_path / out), "--no-progress"])
+        err = capsys.readouterr().err.strip()
+        assert code == 2 and len(err.splitlines()) == 1 and expected in err, err
+    assert sorted(p.name for p in (tmp_path / "mine").iterdir()) == ["sub.json"]
+    (tmp_path / "holiday.png").write_bytes(b"my photo")
+    assert preprocess_main(["inspect", str(cache), "--png", str(tmp_path / "holiday.png")]) == 2
+    assert "holiday.png: exists and was not written by gwspec" in capsys.readouterr().err
+    assert (tmp_path / "holiday.png").read_bytes() == b"my photo"
+
+
+# One writer per folder
+
+
+HOLD = ("import sys, time\n"
+        "from preprocess.outputs import claim_dir\n"
+        "claim_dir(sys.argv[1], sys.argv[2])\n"
+        "print('held', flush=True)\n"
+        "time.sleep(120)\n")
+
+
+def test_a_second_writer_is_refused_naming_the_holder(tmp_path, capsys) -> None:
+    """A folder another process is writing (here: holding, as a running `pipeline train`
+    would) is refused at once, with its pid and command line; free again when it ends."""
+    from tests.pipeline.test_train import make_cache
+
+    cache = make_cache(tmp_path / "cache")
+    out = tmp_path / "runs" / "x"
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(out), "run"],
+                              stdout=subprocess.PIPE, text=True, cwd=REPO)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        code = pipeline_main(["train", "--cache", str(cache), "--depth", "16", "--epochs", "1",
+                              "--batch-size", "8", "--workers", "0", "--device", "cpu",
+                              "--no-progress", "--lr", "0.01", "--out", str(out)])
+        err = capsys.readouterr().err.strip()
+        assert code == 2 and len(err.splitlines()) == 1, err
+        assert f"{out}: in use by another gwspec command (pid {holder.pid}" in err
+        assert "claim_dir" not in err and "-c" in err  # the holder's command line
+        assert sorted(p.name for p in out.iterdir()) == [".gwspec", ".gwspec.lock"]
+    finally:
+        holder.kill()
+        holder.wait()
+    assert claim_dir(out, "run") == out  # the lock died with its process
+
+
+def test_other_ranks_join_the_folder_rank_0_locked(tmp_path) -> None:
+    out = tmp_path / "cache"
+    claim_dir(out, "cache", rank=0)
+    (out / ".gwspec.tmp-999").write_text("{}")  # a marker being written by another rank
+    assert claim_dir(out, "cache", rank=1) == out  # no lock taken, nothing foreign seen
+    with pytest.raises(OutputError, match="holds a gwspec cache, not a run"):
+        claim_dir(out, "run", rank=1)
+
+
+def test_a_read_only_place_is_one_line_before_any_work(tmp_path, monkeypatch,
+                                                        capsys) -> None:
+    import tempfile
+
+    def read_only(*args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(tempfile, "mkstemp", read_only)
+    with pytest.raises(OutputError, match="cannot write there .read-only file system"):
+        check_writable(tmp_path / "new" / "deeper")
+    code = preprocess_main(["simulate", "--out", str(tmp_path / "sim"), "--n-train", "2",
+                            "--n-test", "0", "--no-progress"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and "read-only file system" in err, err
+    assert not (tmp_path / "sim").exists()

@@ -58,6 +58,7 @@ def test_cli_writes_and_refuses_to_overwrite(tmp_path: Path, capsys: pytest.Capt
         (["--snr-distribution", "gaussian"], "unknown snr distribution 'gaussian'"),
         (["--signal-fraction", "1.5"], "signal-fraction must lie in [0, 1], got 1.5"),
         (["--workers", "0"], "workers must be >= 1, got 0"),
+        (["--snr-max", "inf"], "snr-max must be a finite number, got inf"),
     ],
 )
 def test_bad_options_exit_2_with_one_line(
@@ -72,24 +73,64 @@ def test_bad_options_exit_2_with_one_line(
     assert not out.exists()
 
 
-def test_interrupted_run_is_recognisably_incomplete(
+def test_an_interrupted_run_resumes_to_the_same_bytes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from preprocess.simulate import run
 
+    config = SimulationConfig(n_train=70, n_test=10, seed=4, glitch_rate=0.5)
+    whole = _files(simulate(config, tmp_path / "whole", workers=1, progress=False))
     real = run.simulate_sample
 
     def failing(config: SimulationConfig, split: str, index: int) -> tuple:
-        if index == 5:
+        if split == "train" and index == 40:
             raise KeyboardInterrupt
         return real(config, split, index)
 
     monkeypatch.setattr(run, "simulate_sample", failing)
     out = tmp_path / "data"
     with pytest.raises(KeyboardInterrupt):
-        simulate(SimulationConfig(n_train=8, n_test=0), out, workers=1, progress=False)
-    assert len(list(out.rglob("*.npy"))) == 5  # whole files only, no temporary names
-    assert sorted(p.name for p in out.rglob(".*")) == [".gwspec", ".gwspec.lock"]  # owner, lock
+        simulate(config, out, workers=1, progress=False)
+    assert len(list(out.rglob("*.npy"))) == 40  # whole files only, no temporary names
     assert not (out / "simulation.json").exists()
-    with pytest.raises(FileExistsError, match="holds an incomplete run; pass --overwrite"):
-        simulate(SimulationConfig(n_train=8, n_test=0), out, workers=1, progress=False)
+    assert sorted(p.name for p in (out / run.PROGRESS_DIR).iterdir()) == [
+        "config.json", "train-000000000.json"]  # chunk 32-63 was cut short: done again
+    with pytest.raises(FileExistsError, match=r"incomplete run of other settings \(seed: 4 -> 5"):
+        simulate(SimulationConfig(n_train=70, n_test=10, seed=5, glitch_rate=0.5), out,
+                 workers=1, progress=False)
+    monkeypatch.setattr(run, "simulate_sample", real)
+    simulate(config, out, workers=2, progress=False)  # resumed, with another worker count
+    assert _files(out) == whole and not (out / run.PROGRESS_DIR).exists()
+
+
+def test_overwrite_deletes_nothing_through_a_link(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "data"
+    args = ["simulate", "--out", str(out), "--n-train", "3", "--n-test", "1", "--no-progress",
+            "--workers", "1"]
+    assert main(args) == 0
+    elsewhere = tmp_path / "elsewhere"
+    (out / "train").rename(elsewhere)
+    (out / "train").symlink_to(elsewhere)
+    before = _files(out)
+    assert main([*args, "--overwrite"]) == 2
+    assert "train: is a symbolic link; gwspec deletes only what it wrote" in \
+        capsys.readouterr().err
+    assert _files(out) == before and len(list(elsewhere.rglob("*.npy"))) == 3
+
+
+def test_the_space_a_simulation_needs_is_checked_first(tmp_path: Path, monkeypatch,
+                                                       capsys) -> None:
+    import shutil
+    from collections import namedtuple
+
+    from preprocess.simulate.run import needed_bytes
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10**12, 0, 50 * 2**20))
+    out = tmp_path / "data"
+    assert main(["simulate", "--out", str(out), "--n-train", "2000", "--n-test", "0",
+                 "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "not enough disk space: needs about 2" in err and "52.4 MB free" in err, err
+    assert not list(out.rglob("*.npy"))
+    assert needed_bytes(2000) > 2000 * 3 * 4096 * 8  # every sample file counted, in blocks
