@@ -34,10 +34,11 @@ from nnAudio.features import CQT1992v2
 from torch.utils.data import DataLoader
 
 from pipeline.data import FoldLoaders, build_loaders
-from preprocess.build import build_cache, resolve_device
+from preprocess.build import build_cache
 from preprocess.config import ALGORITHMS, BuildOptions, CQTConfig
 from preprocess.cqt import CQT
 from preprocess.dataset import SpectrogramCache
+from preprocess.devices import resolve_device
 from preprocess.layout import N_TIME, read_split, sample_path
 from preprocess.simulate import SimulationConfig, simulate
 
@@ -99,13 +100,14 @@ def compare_build(data: Path, out: Path, args: argparse.Namespace) -> None:
         naive = naive_rate(data, min(args.naive_n, args.n))
         best_naive = max(best_naive, naive)
         print(f"naive per-sample loop (cpu, {threads} torch threads): {naive:.0f} samples/s")
+        device = resolve_device(args.device)
         options = BuildOptions(device=args.device, batch_size=args.batch_size,
                                workers=args.build_workers, threads=threads, shard_size=1024,
-                               progress=False)
-        setting = (f"{resolve_device(args.device)}, batch {args.batch_size}, "
-                   f"{args.build_workers} workers, {threads} torch threads")
+                               progress=False).for_device(device.type)
+        setting = (f"{device}, batch {options.batch_size}, {options.workers} workers, "
+                   f"{threads} torch threads")
         for algorithm in algorithms:
-            alone = cqt_call_rate(CQTConfig(algorithm=algorithm), args.batch_size)
+            alone = cqt_call_rate(CQTConfig(algorithm=algorithm), options.batch_size)
             build = build_rate(data, out, args.n, algorithm, options)
             best_build = max(best_build, (build, f"{algorithm}, {threads} threads"))
             print(f"  build-cqt --cqt-kernel {algorithm} ({setting}): {build:.0f} samples/s end "
@@ -136,10 +138,12 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--build-workers", type=int, default=BuildOptions.workers,
-                        help="build-cqt reader processes")
+                        help="build-cqt reader processes (default: build-cqt's for the device)")
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2],
                         help="torch thread counts, each timed for the build and the naive loop")
-    parser.add_argument("--batch-size", type=int, default=BuildOptions.batch_size)
+    parser.add_argument("--batch-size", type=int, default=BuildOptions.batch_size,
+                        help="build-cqt batch (default: build-cqt's for the device); the "
+                             "readers use 64 when not given")
     parser.add_argument("--work-dir", default=None, help="keep data and cache here")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -153,7 +157,7 @@ def main() -> None:
 
         compare_build(data, out, args)
 
-        batch, workers = args.batch_size, args.workers
+        batch, workers = args.batch_size or 64, args.workers
         for in_memory in (True, False):
             loaders = build_loaders(out, folds=5, fold=0, seed=0, batch_size=batch,
                                     workers=workers, in_memory=in_memory)

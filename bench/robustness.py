@@ -61,8 +61,9 @@ from pipeline.evaluate import (
 from pipeline.matched_filter import run_matched_filter
 from pipeline.predict import predict
 from pipeline.train import fit
-from preprocess.build import build_cache, resolve_device
+from preprocess.build import build_cache
 from preprocess.config import NORMALIZATIONS, BuildOptions, NormalizeConfig
+from preprocess.devices import resolve_device
 from preprocess.layout import read_labels
 from preprocess.provenance import atomic_path, write_json_atomic
 from preprocess.simulate import SimulationConfig, simulate

@@ -34,11 +34,12 @@ from models import create_model
 from pipeline.augment import BatchAugment
 from pipeline.config import AugmentConfig, TrainConfig
 from pipeline.data import FoldLoaders, build_loaders
-from pipeline.distributed import DistContext, resolve_device
+from pipeline.distributed import DistContext
 from pipeline.optimisation import build_optimisation
 from pipeline.precision import Precision
 from pipeline.train import train_one_epoch
 from preprocess.cache import write_cache
+from preprocess.devices import resolve_device
 
 
 class Limited:

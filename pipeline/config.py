@@ -198,6 +198,8 @@ class FamilyConfig:
     injections: str = ""  # the simulator's injections.csv: efficiency vs SNR (optional)
     tta: bool = False  # LIGO-swap test-time augmentation for the test predictions
     inference_batches: int = 5  # validation batches timed for the inference rate
+    reference: str = ""  # a reference detector's predictions on the test set (matched filter)
+    reference_name: str = "matched filter"  # its name in the table and the plots
 
     def validate(self) -> None:
         """Raise ``ValueError`` naming the first inconsistent setting."""
@@ -218,6 +220,10 @@ class FamilyConfig:
             raise ValueError("labels given without a test cache to score")
         if self.injections and not self.labels:
             raise ValueError("injections given without labels")
+        if self.reference and not self.labels:
+            raise ValueError("a reference detector's predictions given without labels")
+        if self.reference and not Path(self.reference).is_file():
+            raise FileNotFoundError(f"{self.reference}: no such predictions file")
         source = self.train.pretrained
         if source and source != IMAGENET and not Path(source).is_file():
             raise FileNotFoundError(f"{source}: no such pretrained weights file")

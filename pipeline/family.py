@@ -24,7 +24,7 @@ import logging
 import os
 import re
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import MISSING, asdict, dataclass, fields, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -243,10 +243,12 @@ def check_rerun(config: FamilyConfig, identity: dict[str, Any]) -> None:
     if saved is None or "config" not in saved:
         return
     old, new = saved["config"], asdict(config)
+    defaults = {f.name: f.default for f in fields(FamilyConfig) if f.default is not MISSING}
     differences = [f"train.{d}" for d in recipe_differences(old.get("train", {}), new["train"])]
     for key in sorted(set(old) | set(new)):
-        if key not in ("train", "members", "folds", "out") and old.get(key) != new.get(key):
-            differences.append(f"{key}: {old.get(key)!r} -> {new.get(key)!r}")
+        before = old.get(key, defaults.get(key))  # a setting added since: its default then
+        if key not in ("train", "members", "folds", "out") and before != new.get(key):
+            differences.append(f"{key}: {before!r} -> {new.get(key)!r}")
     if saved.get("cache") not in (None, identity):
         differences.append(f"training cache contents: {saved['cache']} -> {identity}")
     if differences:
@@ -282,6 +284,7 @@ def run_family(config: FamilyConfig) -> FamilyRun:
         return FamilyRun(rows, failures)
     table = write_comparison(config.out, rows, failures, labels=config.labels,
                              injections=config.injections, test=bool(config.test_cache),
-                             seed=config.train.seed)
+                             seed=config.train.seed, reference=config.reference,
+                             reference_name=config.reference_name)
     return FamilyRun(rows, failures, table)
 

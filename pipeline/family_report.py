@@ -115,11 +115,13 @@ def combine(logits: np.ndarray, method: str) -> np.ndarray:
 
 
 def score_test_set(out: Path, predictions: Mapping[str, pd.DataFrame], truth: pd.DataFrame,
-                   labels: str | Path, injections: str | Path = "") -> dict[str, dict[str, Any]]:
+                   labels: str | Path, injections: str | Path = "",
+                   paths: Mapping[str, Path] | None = None) -> dict[str, dict[str, Any]]:
     """Test AUC with its standard error, TPR at ``TEST_FPR`` and SNR at 50% / 90% efficiency
-    per name of ``predictions`` (read from ``prediction_paths``) against ``truth`` (read from
-    ``labels``), by ``pipeline.evaluate`` (report.json and plots in ``out/report``)."""
-    paths = prediction_paths(out, list(predictions))
+    per name of ``predictions`` (read from ``paths``, by default ``prediction_paths``) against
+    ``truth`` (read from ``labels``), by ``pipeline.evaluate`` (report.json and plots in
+    ``out/report``)."""
+    paths = dict(paths or prediction_paths(out, list(predictions)))
     inj = pd.read_csv(injections, dtype={"id": str}) if injections else None
     inputs = {"labels": str(labels)} | ({"injections": str(injections)} if injections else {})
     report = evaluate(dict(predictions), truth, inj, EvaluateConfig(),
@@ -226,17 +228,27 @@ def markdown_table(frame: pd.DataFrame) -> str:
 
 def write_comparison(out: str | Path, rows: Sequence[Mapping[str, Any]],
                      failures: Mapping[str, str], *, labels: str = "", injections: str = "",
-                     test: bool = False, seed: int = 0) -> pd.DataFrame:
-    """Ensembles, test scores, ``family.csv``, ``family.md`` and the plots; returns the table."""
+                     test: bool = False, seed: int = 0, reference: str = "",
+                     reference_name: str = "matched filter") -> pd.DataFrame:
+    """Ensembles, test scores, ``family.csv``, ``family.md`` and the plots; returns the table.
+
+    ``reference`` (optional) is a predictions CSV of a reference detector on the same test
+    set, e.g. ``pipeline baseline matched-filter``'s: scored alike, it is a row of kind
+    ``reference`` and the line every plot measures the family against.
+    """
     out = Path(out)
     all_rows = list(rows) + ensemble_rows(out, rows, seed, test)
     scores, differences = None, []
     if test and labels and all_rows:  # each file read once, for the scores and the differences
         truth = read_labels(labels)
-        predictions = {n: read_predictions(p) for n, p in
-                       prediction_paths(out, [r["name"] for r in all_rows]).items()}
-        scores = score_test_set(out, predictions, truth, labels, injections)
+        paths = prediction_paths(out, [r["name"] for r in all_rows])
+        if reference:
+            paths[reference_name] = Path(reference)
+        predictions = {n: read_predictions(p) for n, p in paths.items()}
+        scores = score_test_set(out, predictions, truth, labels, injections, paths)
         differences = ensemble_differences(all_rows, scores, predictions, truth, seed)
+        if reference:
+            all_rows.append({"name": reference_name, "kind": "reference"})
     table = comparison_table(all_rows, failures, scores)
     lines = [difference_line(d) for d in differences]
     for line in lines:

@@ -27,7 +27,7 @@ def plot_roc(report: Mapping[str, Any], path: str | Path) -> None:
     """ROC curves on a log FPR axis, down to one false alarm among the noise samples."""
     fig = Figure(figsize=(6, 4.5))
     ax = fig.add_subplot()
-    floor = 1.0 / max(report["n_noise"], 1)
+    floor = min(1.0 / max(report["n_noise"], 1), 0.5)  # an axis even with one noise sample
     for name, method in report["methods"].items():
         fpr = np.maximum(np.asarray(method["roc"]["fpr"]), floor)
         ax.step(fpr, method["roc"]["tpr"], where="post", label=f"{name} (AUC {method['auc']:.3f})")
@@ -66,38 +66,69 @@ def _auc_column(table: pd.DataFrame) -> str:
     return "test_auc" if table["test_auc"].notna().any() else "oof_auc"
 
 
+def _errors(table: pd.DataFrame, column: str) -> np.ndarray | None:
+    """Standard errors of ``column`` (only the test AUC has them: Hanley & McNeil)."""
+    if column != "test_auc" or "test_auc_se" not in table:
+        return None
+    return table["test_auc_se"].astype(float).fillna(0).to_numpy()
+
+
+def _reference(ax: Any, table: pd.DataFrame, column: str) -> None:
+    """Each reference detector (the matched filter) as a line with its +-1 sigma band."""
+    for _, row in table[table["kind"] == "reference"].iterrows():
+        value = float(row[column])
+        se = float(row.get("test_auc_se") or 0.0) if column == "test_auc" else 0.0
+        ax.axhspan(value - se, value + se, color="0.85", zorder=0)
+        ax.axhline(value, color="0.3", linewidth=1.2, zorder=1,
+                   label=f"{row['name']} {value:.4f}" + (f" ± {se:.4f}" if se else ""))
+
+
+def _legend_outside(fig: Figure, ax: Any) -> None:
+    """The legend right of the axes: entries never overprint the data or each other."""
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize="small", frameon=False)
+
+
 def plot_auc_vs_depth(table: pd.DataFrame, path: str | Path) -> None:
-    """AUC of the ResNet members against depth; ensembles as horizontal lines."""
+    """AUC of the ResNet members against depth with +-1 sigma error bars; ensembles and the
+    reference detector as horizontal lines (bands: +-1 sigma), named in the legend."""
     column = _auc_column(table)
-    fig = Figure(figsize=(6, 4.5))
+    fig = Figure(figsize=(8, 4.5))
     ax = fig.add_subplot()
     members = table[table["depth"].notna()].sort_values("depth")
-    ax.plot(members["depth"], members[column], marker="o", label="ResNet members")
-    for _, row in table[table["kind"] == "ensemble"].iterrows():
-        ax.axhline(row[column], linestyle="--", linewidth=1, color="0.5")
-        ax.annotate(row["name"], (ax.get_xlim()[0], row[column]), fontsize="x-small",
-                    va="bottom")
+    ax.errorbar(members["depth"], members[column].astype(float), yerr=_errors(members, column),
+                marker="o", capsize=3, label="ResNet members (±1σ)")
+    styles = ["--", "-.", ":", (0, (5, 1, 1, 1))]
+    ensembles = table[table["kind"] == "ensemble"]
+    for k, (_, row) in enumerate(ensembles.iterrows()):
+        ax.axhline(float(row[column]), linestyle=styles[k % len(styles)], linewidth=1,
+                   color=f"C{k + 1}", label=f"{row['name']} {float(row[column]):.4f}")
+    _reference(ax, table, column)
+    ax.set_xscale("log")
+    ax.set_xticks(members["depth"].astype(int).tolist(),
+                  [str(int(d)) for d in members["depth"]])
     ax.set(xlabel="ResNet depth (weighted layers)", ylabel=column.replace("_", " "),
            title="AUC against depth")
     ax.grid(True, alpha=0.3)
-    ax.legend(loc="best", fontsize="small")
+    _legend_outside(fig, ax)
     _save(fig, Path(path))
 
 
 def plot_auc_vs_cost(table: pd.DataFrame, path: str | Path) -> None:
-    """AUC of every member and ensemble against multiply-adds per image (log axis)."""
+    """AUC of every member and ensemble (+-1 sigma) against multiply-adds per image (log
+    axis), each named in the legend; the reference detector as a line."""
     column = _auc_column(table)
-    fig = Figure(figsize=(6, 4.5))
+    fig = Figure(figsize=(8, 4.5))
     ax = fig.add_subplot()
-    for kind, marker in (("member", "o"), ("ensemble", "s")):
-        rows = table[table["kind"] == kind]
-        ax.scatter(rows["macs"].astype(float), rows[column].astype(float), marker=marker,
-                   label=f"{kind}s")
-        for _, row in rows.iterrows():
-            ax.annotate(row["name"], (row["macs"], row[column]), fontsize="x-small",
-                        xytext=(3, 3), textcoords="offset points")
+    models = table[table["kind"].isin(["member", "ensemble"])].reset_index(drop=True)
+    errors = _errors(models, column)
+    for k, row in models.iterrows():
+        ax.errorbar(float(row["macs"]), float(row[column]),
+                    yerr=None if errors is None else errors[k], capsize=3, color=f"C{k % 10}",
+                    marker="o" if row["kind"] == "member" else "s", linestyle="none",
+                    label=row["name"])
+    _reference(ax, table, column)
     ax.set(xscale="log", xlabel="multiply-adds per image", ylabel=column.replace("_", " "),
            title="AUC against cost")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(loc="best", fontsize="small")
+    _legend_outside(fig, ax)
     _save(fig, Path(path))

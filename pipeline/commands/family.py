@@ -36,6 +36,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--injections", default="", help="the simulator's injections.csv "
                                                      "(efficiency against SNR)")
     p.add_argument("--tta", action="store_true", help="LIGO-swap TTA for the test predictions")
+    p.add_argument("--reference", default="", metavar="CSV",
+                   help="a reference detector's predictions on the test set (e.g. pipeline "
+                        "baseline matched-filter's): a row of the table and the line every "
+                        "plot measures the family against")
+    p.add_argument("--reference-name", default="matched filter", help="its name")
     add_training_options(p)
     p.set_defaults(func=run)
 
@@ -51,6 +56,7 @@ def config_from_args(args: argparse.Namespace) -> FamilyConfig:
         folds=list(range(args.folds)) if args.all_folds else [args.fold],
         resnet_kwargs={"stem": args.stem} if args.stem else {}, test_cache=args.test_cache,
         labels=args.labels, injections=args.injections, tta=args.tta,
+        reference=args.reference, reference_name=args.reference_name,
     )
 
 

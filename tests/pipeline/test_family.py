@@ -263,3 +263,27 @@ def test_a_rerun_with_another_recipe_is_refused(family, tmp_path) -> None:
     runtime = replace(config, members=MEMBERS[:1],
                       train=replace(config.train, progress=True, workers=1, patience=5))
     family_module.check_rerun(runtime, family_module.cache_identity(config.train.cache))
+
+
+def test_a_reference_detector_is_scored_and_drawn(family, tmp_path) -> None:
+    """``--reference`` (the matched filter's predictions on the test set) becomes a row of
+    kind ``reference`` scored like the members, and the line both AUC plots show."""
+    from pipeline.family_report import write_comparison
+
+    config, result = family
+    out = tmp_path / "family"
+    shutil.copytree(config.out, out)
+    labels = pd.read_csv(config.labels, dtype={"id": str})
+    noise = np.random.default_rng(0).normal(size=len(labels))
+    reference = tmp_path / "mf.csv"
+    labels.assign(target=labels["target"] + noise).to_csv(reference, index=False)
+    table = write_comparison(out, result.rows, {}, labels=config.labels,
+                             injections=config.injections, test=True, reference=str(reference))
+    row = table.set_index("name").loc["matched filter"]
+    expected = roc_auc_score(labels["target"], labels["target"] + noise)
+    assert row["kind"] == "reference" and row["test_auc"] == pytest.approx(expected)
+    assert row["test_auc_se"] == pytest.approx(hanley_mcneil_se(expected, 20, 20))
+    for name in ("auc_vs_depth.png", "auc_vs_cost.png"):
+        assert (out / name).read_bytes()[:4] == PNG
+    report = json.loads((out / "report" / "report.json").read_text())
+    assert "matched filter" in report["methods"]  # on the efficiency figure too
