@@ -69,6 +69,7 @@ def main() -> None:
     options = BuildOptions(device=args.device, progress=False)
     build_cache(data, "train", train_cache, options=options)
     build_cache(data, "test", test_cache, options=options, psd_from=train_cache)
+    reference = matched_filter_scores(out, data, args) if args.n_templates > 0 else ""
     prepared = time.perf_counter()
     train = TrainConfig(cache=str(train_cache), epochs=args.epochs, batch_size=args.batch_size,
                         seed=args.seed, folds=args.folds, device=args.device,
@@ -77,6 +78,7 @@ def main() -> None:
         members=member_names(args.depths, args.model), train=train, out=str(out / "family"),
         folds=list(range(args.folds)) if args.all_folds else [0], test_cache=str(test_cache),
         labels=str(data / "test_labels.csv"), injections=str(data / "injections.csv"),
+        reference=str(reference),  # the matched filter: a row, and the line in every plot
     )
     result = run_family(config)
     done = time.perf_counter()
@@ -90,14 +92,20 @@ def main() -> None:
         print_distance_fractions(out, data, result.table, args)
 
 
-def print_distance_fractions(out: Path, data: Path, table: pd.DataFrame,
-                             args: argparse.Namespace) -> None:
-    """Matched filter on the test set (computed once), then each row's fraction of its
-    sensitive distance: ``snr@50%`` of the matched filter over the row's."""
+def matched_filter_scores(out: Path, data: Path, args: argparse.Namespace) -> Path:
+    """The matched filter's scores of the test set (computed once, reused by re-runs)."""
     path = out / "mf.csv"
     if not path.is_file():
         config = MatchedFilterConfig(bank=BankConfig(n_templates=args.n_templates))
         run_matched_filter(data, "test", path, config, workers=args.workers, progress=False)
+    return path
+
+
+def print_distance_fractions(out: Path, data: Path, table: pd.DataFrame,
+                             args: argparse.Namespace) -> None:
+    """Each row's fraction of the matched filter's sensitive distance: ``snr@50%`` of the
+    matched filter over the row's."""
+    path = matched_filter_scores(out, data, args)
     injections = pd.read_csv(data / "injections.csv", dtype={"id": str})
     report = evaluate({"matched_filter": read_predictions(path)},
                       read_labels(data / "test_labels.csv"), injections, EvaluateConfig())

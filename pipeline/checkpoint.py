@@ -21,6 +21,7 @@ rng                 python / numpy / torch / cuda generator states after the epo
 config              resolved ``TrainConfig`` as a dict
 world_size          number of training processes
 cache_config_hash   the training cache's config hash, cache_config its configuration
+cache_psd           the training cache's whitening PSD ``(3, F)`` float64 tensor (or None)
 versions            ``preprocess.provenance.library_versions()``
 ==================  ===========================================================================
 """
@@ -142,17 +143,27 @@ def load_model_from_checkpoint(
     return model.to(device).eval(), checkpoint
 
 
-def check_cache_compatible(checkpoint: dict[str, Any], manifest: CacheManifest) -> None:
+# Settings that say which PSD a cache is whitened with, not how: a model reads images of any
+# PSD whitened the same way (each data set whitened by its own noise is what makes them alike).
+PSD_SETTINGS = ("psd_sha256", "whiten.psd_average", "whiten.psd_max_samples")
+
+
+def check_cache_compatible(checkpoint: dict[str, Any], manifest: CacheManifest,
+                           same_psd: bool = False) -> None:
     """Raise ``ValueError`` naming the settings where ``manifest``'s cache differs from training.
 
-    Images made with another configuration (sample rate, CQT bins, whitening, ...) would be
-    silently misread by the model, so a differing configuration hash is refused.
+    Images made another way (sample rate, CQT bins, band-pass, taper, normalisation, ...) would
+    be silently misread by the model, so they are refused. The contract is the whitening
+    *method*: a cache whitened the same way with another PSD (another data set's own noise,
+    ``PSD_SETTINGS``) is accepted, unless ``same_psd`` (resuming a training run on the same
+    data); ``psd_distance`` says how far the two PSDs are.
     """
     if checkpoint["cache_config_hash"] == manifest.config_hash:
         return
     # The format version changes how images are stored (checksums), never their values.
     every = dict_differences(checkpoint["cache_config"], manifest.config)
-    diffs = [d for d in every if not d.startswith("format_version:")]
+    allowed = ("format_version",) + (() if same_psd else PSD_SETTINGS)
+    diffs = [d for d in every if d.split(":")[0] not in allowed]
     if every and not diffs:
         return
     detail = "; ".join(diffs) if diffs else "configuration hashes differ"
@@ -165,6 +176,28 @@ def check_cache_compatible(checkpoint: dict[str, Any], manifest: CacheManifest) 
         f"{manifest.root}: cache configuration differs from the one the model was trained on "
         f"(checkpoint -> cache: {detail}){hint}"
     )
+
+
+def psd_distance(checkpoint: dict[str, Any], manifest: CacheManifest) -> dict[str, Any] | None:
+    """How far the cache's whitening PSD is from the training cache's, per detector: the
+    median and the largest ``|ln(S_cache / S_train)|`` over the band-pass band (0 for the same
+    PSD; 0.1 is about 10% in power). None when either PSD is unknown."""
+    trained = checkpoint.get("cache_psd")
+    if trained is None or manifest.psd is None:
+        return None
+    trained = np.asarray(trained, dtype=np.float64)
+    if trained.shape != manifest.psd.shape:
+        return None
+    whiten = manifest.config.get("whiten", {})
+    freqs = np.fft.rfftfreq(int(whiten.get("n_time", 4096)),
+                            1.0 / float(whiten.get("sample_rate", 2048)))
+    high = whiten.get("bandpass_high", 500.0) or freqs[-1]
+    band = (freqs >= max(whiten.get("bandpass_low", 20.0), freqs[1])) & (freqs <= high)
+    band &= (trained > 0).all(axis=0) & (manifest.psd > 0).all(axis=0)
+    log_ratio = np.abs(np.log(manifest.psd[:, band] / trained[:, band]))  # (3, K)
+    return {"band_hz": [float(freqs[band][0]), float(freqs[band][-1])],
+            "median_abs_log_ratio": np.median(log_ratio, axis=1).round(4).tolist(),
+            "max_abs_log_ratio": log_ratio.max(axis=1).round(4).tolist()}
 
 
 def check_resume_compatible(

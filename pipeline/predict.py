@@ -1,8 +1,11 @@
 """Prediction from cached spectrograms: one or more checkpoints, ensembling and LIGO-swap TTA.
 
-Every checkpoint must have been trained on a cache of the same configuration as the one read
-here (``pipeline.checkpoint.check_cache_compatible``). All models see each batch once, so the
-cache is read a single time whatever the number of checkpoints.
+Every checkpoint must have been trained on a cache made the same way as the one read here
+(``pipeline.checkpoint.check_cache_compatible``): the same CQT, band-pass and normalisation,
+whitened the same way, though possibly by another PSD (a data set whitened by its own noise);
+how far that PSD is from the training one is recorded in the prediction's provenance. All
+models see each batch once, so the cache is read a single time whatever the number of
+checkpoints.
 
 Test-time augmentation averages the probabilities of each image and of the image with its H1
 and L1 channels exchanged: the two LIGO detectors are nearly alike, so a model should not care
@@ -27,7 +30,11 @@ from torch import nn
 from torch.utils.data import BatchSampler, DataLoader, SequentialSampler
 from tqdm import tqdm
 
-from pipeline.checkpoint import check_cache_compatible, load_model_from_checkpoint
+from pipeline.checkpoint import (
+    check_cache_compatible,
+    load_model_from_checkpoint,
+    psd_distance,
+)
 from pipeline.config import ENSEMBLE_METHODS, PredictConfig
 from pipeline.precision import Precision
 from preprocess import devices
@@ -211,13 +218,14 @@ def predict(
     dataset = SpectrogramCache(root, dtype=torch.float16)  # as stored; float32 on the device
     precision = Precision.for_inference(devices.resolve_device(config.device), config.amp,
                                         config.channels_last)
-    models = []
+    models, distances = [], {}
     for path in checkpoints:
         model, checkpoint = load_model_from_checkpoint(path)
         try:
             check_cache_compatible(checkpoint, dataset.manifest)
         except ValueError as error:
             raise ValueError(f"{path}: {error}") from error
+        distances[str(path)] = psd_distance(checkpoint, dataset.manifest)
         models.append(precision.prepare_model(model))
     loader = cache_loader(dataset, config.batch_size, precision, config.num_workers)
     ids, logits = predict_logits(models, loader, precision, config.tta, progress)
@@ -232,9 +240,14 @@ def predict(
         frame = pd.DataFrame({"target": ensemble(list(logits), config.ensemble)})
     order = _expected_ids(dataset.manifest, split, data)
     if not len(order):  # the built-from data is gone and the cache lacks nothing
-        return frame.assign(id=ids)[["id", *frame.columns]]
-    source = f"{data or dataset.manifest.info.get('data')} ({split} ids)"
-    return align(ids, frame, order, source, dataset.manifest.rejected, fill)
+        out = frame.assign(id=ids)[["id", *frame.columns]]
+    else:
+        source = f"{data or dataset.manifest.info.get('data')} ({split} ids)"
+        out = align(ids, frame, order, source, dataset.manifest.rejected, fill)
+    out.attrs["whitening"] = {  # recorded in the prediction's provenance
+        "cache_psd_source": dataset.manifest.info.get("psd_source"),
+        "psd_distance_to_training": distances}
+    return out
 
 
 def write_predictions(
@@ -251,6 +264,7 @@ def write_predictions(
         "checkpoints": [str(c) for c in checkpoints],
         "config": asdict(config),
         "n_samples": len(frame),
+        **({"whitening": frame.attrs["whitening"]} if "whitening" in frame.attrs else {}),
         "versions": library_versions(),
     })
     return out

@@ -328,7 +328,7 @@ class _Run:
         """Load last.pt into the training objects after checking it belongs to this run."""
         saved = ckpt.load_checkpoint(path)
         ckpt.check_resume_compatible(saved, self.config.to_dict(), self.context.world_size, path)
-        ckpt.check_cache_compatible(saved, self.manifest)
+        ckpt.check_cache_compatible(saved, self.manifest, same_psd=True)
         self.model.load_state_dict(saved["model"])
         self.optimizer.load_state_dict(saved["optimizer"])
         self.scheduler.load_state_dict(saved["scheduler"])
@@ -433,6 +433,8 @@ class _Run:
             "world_size": self.context.world_size,
             "cache_config_hash": self.manifest.config_hash,
             "cache_config": self.manifest.config,
+            "cache_psd": (None if self.manifest.psd is None
+                          else torch.from_numpy(np.asarray(self.manifest.psd, np.float64))),
             "image_shape": list(self.manifest.image_shape),
             "versions": library_versions(),
         }

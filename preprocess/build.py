@@ -20,7 +20,7 @@ import math
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -128,22 +128,46 @@ def _noise_psd(data: Path, whiten: WhitenConfig, options: BuildOptions) -> tuple
     if not noise_ids:
         raise ValueError(f"{label_file(data, 'train')}: no noise-only (target 0) samples to "
                          f"estimate the whitening PSD from; {PSD_FROM_HINT}")
-    files = _SampleFiles(data, "train", noise_ids, whiten.raw_scale)
+    psd, used = _estimate(data, "train", noise_ids, whiten, options)
+    return psd, f"estimated from {used} noise-only training samples of {data.resolve()}"
+
+
+def _split_psd(data: Path, split: str, whiten: WhitenConfig,
+               options: BuildOptions) -> tuple[np.ndarray, str]:
+    """Estimate the PSD from the samples of ``split`` itself, signals and all (their labels
+    may be unknown): the data around each sample, as a search whitens with. The median over
+    samples is barely moved by the signals a minority of samples hold in a given bin."""
+    ids = read_split(data, split)["id"].tolist()
+    if not ids:
+        raise ValueError(f"{label_file(data, split)}: no samples to estimate the PSD from")
+    if whiten.psd_average != "median":
+        logger.warning("estimating the PSD from a split with signals by the mean: loud "
+                       "signals bias it; --psd-average median is robust to them")
+    rng = np.random.default_rng(0)  # a fixed spread-out subset: the same PSD every run
+    chosen = sorted(rng.choice(len(ids), min(len(ids), whiten.psd_max_samples), replace=False))
+    psd, used = _estimate(data, split, [ids[i] for i in chosen], whiten, options)
+    return psd, f"estimated from {used} samples of the {split} split of {data.resolve()} itself"
+
+
+def _estimate(data: Path, split: str, ids: list[str], whiten: WhitenConfig,
+              options: BuildOptions) -> tuple[np.ndarray, int]:
+    """``estimate_psd`` of the samples ``ids`` of ``split``; returns (PSD, samples used)."""
+    noise_ids = ids
+    files = _SampleFiles(data, split, noise_ids, whiten.raw_scale)
     batches = [list(range(i, min(i + 256, len(noise_ids)))) for i in range(0, len(noise_ids), 256)]
     used: list[np.ndarray] = []
     for rows, samples, problems in _loader(files, batches, options.workers):
         for row, sample, problem in zip(rows.tolist(), samples, problems, strict=True):
             if problem and not options.skip_bad:
-                path = sample_path(data, "train", noise_ids[row])
+                path = sample_path(data, split, noise_ids[row])
                 raise BadSampleError(path, noise_ids[row], problem)
             if not problem:
                 used.append(sample.double().numpy() * whiten.raw_scale)
     if not used:
-        raise ValueError(f"{data / 'train'}: every one of the {len(noise_ids)} noise-only "
-                         f"training samples was rejected (--skip-bad), so no whitening PSD can "
-                         f"be estimated; {PSD_FROM_HINT}")
-    psd = estimate_psd(used, whiten)
-    return psd, f"estimated from {len(used)} noise-only training samples of {data.resolve()}"
+        raise ValueError(f"{data / split}: every one of the {len(noise_ids)} samples chosen for "
+                         f"the PSD was rejected (--skip-bad), so no whitening PSD can be "
+                         f"estimated; {PSD_FROM_HINT}")
+    return estimate_psd(used, whiten), len(used)
 
 
 def _psd_from_cache(cache: Path) -> tuple[np.ndarray, str]:
@@ -185,9 +209,11 @@ def _check_same(out: Path, what: str, old: Mapping[str, Any], new: Mapping[str, 
 
 
 def _resolve_psd(
-    data: Path, out: Path, whiten: WhitenConfig, options: BuildOptions, psd_from: Path | None
+    data: Path, split: str, out: Path, whiten: WhitenConfig, options: BuildOptions,
+    psd_from: Path | None, psd_from_split: bool = False,
 ) -> tuple[np.ndarray | None, str]:
-    """The PSD to whiten with and where it came from (never the test split)."""
+    """The PSD to whiten with and where it came from: another cache's, this split's own
+    samples' (``psd_from_split``), or by default the training split's noise-only samples."""
     if not whiten.whiten:
         return None, "none (not whitened)"
     if psd_from is not None:
@@ -197,7 +223,19 @@ def _resolve_psd(
         stored = json.loads(previous.read_text())  # (its hash is in the config: shards agree)
         if stored["config"]["whiten"] == asdict(whiten):
             return load_psd(out / PSD_NAME), stored["info"].get("psd_source", "")
+    if psd_from_split:
+        return _split_psd(data, split, whiten, options)
     return _noise_psd(data, whiten, options)
+
+
+def _estimated_like(whiten: WhitenConfig, psd_from: Path | None) -> WhitenConfig:
+    """``whiten`` with the PSD-estimation settings of the cache the PSD comes from: they
+    describe the PSD this cache is whitened with, whatever the command line said."""
+    if psd_from is None or not whiten.whiten:
+        return whiten
+    source = read_manifest(psd_from).config.get("whiten", {})
+    return replace(whiten, psd_average=source.get("psd_average", whiten.psd_average),
+                   psd_max_samples=source.get("psd_max_samples", whiten.psd_max_samples))
 
 
 def _shard_batches(start: int, stop: int, batch_size: int) -> list[list[int]]:
@@ -257,13 +295,16 @@ def build_cache(
     options: BuildOptions = BuildOptions(),
     psd_from: str | Path | None = None,
     normalize: NormalizeConfig = NormalizeConfig(),
+    psd_from_split: bool = False,
 ) -> BuildReport:
     """Build (or resume) the CQT cache of one split of a G2Net-layout directory.
 
     ``normalize`` is the per-sample normalisation (``preprocess.normalize``); it enters the
-    cache config unless it is ``none``. Raises ``LayoutError`` for a bad CSV,
-    ``BadSampleError`` for a bad sample (unless ``options.skip_bad``), ``ValueError`` when
-    ``out`` holds a cache built with other settings.
+    cache config unless it is ``none``. The whitening PSD is ``psd_from``'s (a cache built
+    earlier), the split's own (``psd_from_split``: every sample of it, signals and all, as a
+    search whitens by the data around), or by default the training split's noise. Raises
+    ``LayoutError`` for a bad CSV, ``BadSampleError`` for a bad sample (unless
+    ``options.skip_bad``), ``ValueError`` when ``out`` holds a cache built with other settings.
     """
     data, out = Path(data), Path(out)
     if not 0 <= options.rank < options.world_size:
@@ -284,7 +325,11 @@ def build_cache(
                              f"({len(unlabelled)} such file(s))")
     extra_rejected = {i: f"id missing from {label_file(data, split).name}" for i in unlabelled}
 
-    psd, psd_source = _resolve_psd(data, out, whiten, options, Path(psd_from) if psd_from else None)
+    if psd_from and psd_from_split:
+        raise ValueError("give --psd-from CACHE or --psd-from-split, not both")
+    whiten = _estimated_like(whiten, Path(psd_from) if psd_from else None)
+    psd, psd_source = _resolve_psd(data, split, out, whiten, options,
+                                   Path(psd_from) if psd_from else None, psd_from_split)
     config = {
         "format_version": CACHE_FORMAT_VERSION,
         "cqt": asdict(cqt),

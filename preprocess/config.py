@@ -24,7 +24,9 @@ class WhitenConfig:
     """How raw strain becomes the time series that the CQT sees."""
 
     whiten: bool = True  # divide by the noise ASD; False keeps raw strain (scaled) for comparison
-    psd_average: str = "mean"  # "mean" or "median" (bias-corrected by 1/ln 2) of periodograms
+    psd_average: str = "median"  # "median" (bias-corrected by 1/ln 2) or "mean" of periodograms:
+    # the median by measurement (noise with glitches: bench/robustness.py); the mean is
+    # inflated wherever glitches put power, and noise whitened with it is not white
     psd_max_samples: int = 2000  # cap on the noise-only training samples averaged into the PSD
     taper_alpha: float = 0.1  # Tukey fraction: 0.1 s cosine ramps at each end of a 2-s sample
     bandpass_low: float = 20.0  # Hz, high-pass corner (<= 0: none); CQT starts at 20 Hz too

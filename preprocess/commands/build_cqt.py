@@ -70,7 +70,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                        help="skip the PSD division: raw strain / --raw-scale, tapered, band-passed")
     white.add_argument("--psd-from", default=None,
                        help="reuse the PSD of this (training) cache, e.g. for the test split")
-    white.add_argument("--psd-average", choices=("mean", "median"), default=_WHITEN.psd_average)
+    white.add_argument("--psd-from-split", action="store_true",
+                       help="estimate the PSD from the samples of this split itself (all of "
+                            "them, signals included: the median is robust to them), as a search "
+                            "whitens by the data around; e.g. a test set of another spectrum")
+    white.add_argument("--psd-average", choices=("mean", "median"), default=_WHITEN.psd_average,
+                       help="how periodograms are averaged into the PSD: the median is robust "
+                            "to glitches and signals")
     white.add_argument("--psd-max-samples", type=int, default=_WHITEN.psd_max_samples,
                        help="noise-only training samples averaged into the PSD")
     white.add_argument("--taper-alpha", type=float, default=_WHITEN.taper_alpha,
@@ -113,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
     normalize = NormalizeConfig(method=args.normalize, level_band_low=args.level_band[0],
                                 level_band_high=args.level_band[1])
     report = build_cache(args.data, args.split, args.out, cqt, whiten, options, args.psd_from,
-                         normalize)
+                         normalize, psd_from_split=args.psd_from_split)
     logger.info("built %d shard(s), %d already complete, %.0f samples/s; %d bad sample(s) skipped",
                 len(report.built), len(report.skipped), report.samples_per_s,
                 len(report.rejected))

@@ -64,6 +64,18 @@ def _add_noise_options(parser: argparse.ArgumentParser) -> None:
     noise.add_argument("--psd-shape-mix", type=float, default=_DEFAULTS.psd_shape_mix,
                        help="weight of the O3-like observing-run curve in each sample's PSD "
                             "shape, uniform in [0, x] per detector (%(default)s)")
+    noise.add_argument("--psd-family-ligo", nargs="+", default=list(_DEFAULTS.psd_family_ligo),
+                       metavar="CURVE",
+                       help="H1 and L1 draw their mixed-in curve per sample from these "
+                            "lalsimulation SimNoisePSD<CURVE> names (with --psd-shape-mix)")
+    noise.add_argument("--psd-family-virgo", nargs="+", default=list(_DEFAULTS.psd_family_virgo),
+                       metavar="CURVE", help="the same for V1")
+    noise.add_argument("--psd-distortion", type=float, default=_DEFAULTS.psd_distortion,
+                       help="standard deviation of a smooth random distortion of each "
+                            "sample's log PSD over 10-1024 Hz, level kept (%(default)s)")
+    noise.add_argument("--psd-distortion-terms", type=int,
+                       default=_DEFAULTS.psd_distortion_terms,
+                       help="cosines of the distortion: its wiggles over the band (%(default)s)")
     noise.add_argument("--glitch-rate", type=float, default=_DEFAULTS.glitch_rate,
                        help="expected glitches per sample, Poisson, each in one detector "
                             "(%(default)s)")
@@ -95,6 +107,10 @@ def handler(args: argparse.Namespace) -> int:
         psd_scale_min=args.psd_scale_min,
         psd_scale_max=args.psd_scale_max,
         psd_shape_mix=args.psd_shape_mix,
+        psd_family_ligo=tuple(args.psd_family_ligo),
+        psd_family_virgo=tuple(args.psd_family_virgo),
+        psd_distortion=args.psd_distortion,
+        psd_distortion_terms=args.psd_distortion_terms,
         glitch_rate=args.glitch_rate,
         glitch_types=tuple(args.glitch_types),
         glitch_snr_min=args.glitch_snr_min,

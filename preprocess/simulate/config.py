@@ -61,6 +61,17 @@ class SimulationConfig:
     psd_observing_h1: str = OBSERVING_CURVES["H1"]  # curves mixed in (O3-like), rescaled to the
     psd_observing_l1: str = OBSERVING_CURVES["L1"]  # design curve's sensitivity so that the
     psd_observing_v1: str = OBSERVING_CURVES["V1"]  # mix changes the shape and not the level
+    # Curve families (training on many spectra): when given, each sample and detector draws its
+    # observing curve uniformly from the family of its detector type instead of the fixed one
+    # above (LIGO: H1, L1; Virgo: V1), then mixes it in with weight uniform in
+    # [0, psd_shape_mix]; names are lalsimulation SimNoisePSD<name> curves
+    psd_family_ligo: tuple[str, ...] = ()
+    psd_family_virgo: tuple[str, ...] = ()
+    # Smooth random distortion of each sample's PSD shape: log S(f) gains a Gaussian random
+    # function of log f (``psd_distortion_terms`` cosines over 10-1024 Hz) of standard
+    # deviation psd_distortion (0.3: about +-30% in power), the level kept (sensitivity matched)
+    psd_distortion: float = 0.0
+    psd_distortion_terms: int = 4
     # Glitches (glitches.py): short transients, each in one detector, in noise and signal samples
     glitch_rate: float = 0.0  # expected glitches per sample (Poisson); 0 = no glitches
     glitch_types: tuple[str, ...] = GLITCH_TYPES  # families, drawn with equal probability
@@ -71,12 +82,15 @@ class SimulationConfig:
     glitch_time_max: float = 1.9  # off the edges that tapers remove
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "glitch_types", tuple(self.glitch_types))  # hashable from JSON
+        for name in ("glitch_types", "psd_family_ligo", "psd_family_virgo"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))  # hashable from JSON
         validate(self)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict, as saved in ``simulation.json`` (and as read back from it)."""
-        return asdict(self) | {"glitch_types": list(self.glitch_types)}
+        return asdict(self) | {"glitch_types": list(self.glitch_types),
+                               "psd_family_ligo": list(self.psd_family_ligo),
+                               "psd_family_virgo": list(self.psd_family_virgo)}
 
     @property
     def psd_names(self) -> dict[str, str]:
@@ -92,7 +106,13 @@ class SimulationConfig:
     @property
     def varies_psd(self) -> bool:
         """Whether a sample's PSD can differ from ``psd.csv`` (scale or shape)."""
-        return self.psd_scale_min != 1.0 or self.psd_scale_max != 1.0 or self.psd_shape_mix > 0
+        return (self.psd_scale_min != 1.0 or self.psd_scale_max != 1.0 or self.psd_shape_mix > 0
+                or self.psd_distortion > 0)
+
+    @property
+    def has_families(self) -> bool:
+        """Whether each sample draws its observing curve from a family."""
+        return bool(self.psd_family_ligo or self.psd_family_virgo)
 
     @property
     def has_glitches(self) -> bool:
@@ -166,6 +186,11 @@ def _validate_nonstationary(c: SimulationConfig) -> None:
         f"psd scale range must satisfy 0 < min <= max, got [{c.psd_scale_min}, {c.psd_scale_max}]",
     )
     _check(0 <= c.psd_shape_mix <= 1, f"psd-shape-mix must lie in [0, 1], got {c.psd_shape_mix}")
+    _check(not c.has_families or c.psd_shape_mix > 0,
+           "psd families are mixed in with psd-shape-mix: give psd-shape-mix > 0")
+    _check(0 <= c.psd_distortion <= 2, f"psd-distortion must lie in [0, 2], got {c.psd_distortion}")
+    _check(1 <= c.psd_distortion_terms <= 32,
+           f"psd-distortion-terms must lie in [1, 32], got {c.psd_distortion_terms}")
     _check(c.glitch_rate >= 0, f"glitch-rate must be >= 0, got {c.glitch_rate}")
     _check(len(c.glitch_types) > 0, "glitch-types must name at least one type")
     unknown = [t for t in c.glitch_types if t not in GLITCH_TYPES]

@@ -24,8 +24,11 @@ from preprocess.simulate.noise import colored_noise, detector_psds
 from preprocess.simulate.noise_condition import (
     NoiseCondition,
     condition_columns,
+    distortion_factor,
     draw_condition,
+    family,
     match_sensitivity,
+    sensitivity_ratio,
 )
 from preprocess.simulate.priors import draw_parameters, draw_snr
 from preprocess.simulate.snr import network_snr, optimal_snr
@@ -126,17 +129,68 @@ def observing_psds(config: SimulationConfig) -> tuple[np.ndarray, np.ndarray]:
     return short, _on_noise_grid(config, short)
 
 
+@functools.lru_cache(maxsize=8)
+def family_psds(config: SimulationConfig, detector: str) -> tuple[np.ndarray, np.ndarray]:
+    """Each curve of ``detector``'s family, rescaled to its design curve's sensitivity: on the
+    sample grid ``(C, 2049)`` and on the long noise grid (empty when it has no family)."""
+    names = family(config, detector)
+    index = DETECTORS.index(detector)
+    design = sample_psds(config)[index : index + 1]
+    short = [match_sensitivity(design, detector_psds(
+        (name,), N_TIME, config.noise_f_low, config.seismic_f_low, config.seismic_slope))[0]
+        for name in names]
+    short = np.stack(short) if short else np.zeros((0, design.shape[1]))
+    long = _on_noise_grid_rows(config, short)
+    return short, long
+
+
+def _on_noise_grid_rows(config: SimulationConfig, psds: np.ndarray) -> np.ndarray:
+    """Any number of sample-grid PSDs ``(C, 2049)`` on the long noise grid (as
+    ``_on_noise_grid`` does for three)."""
+    if not len(psds):
+        return np.zeros((0, noise_psds(config).shape[1]))
+    return np.stack([_on_noise_grid(config, np.repeat(row[None], 3, axis=0))[0] for row in psds])
+
+
+def _observing(config: SimulationConfig, condition: NoiseCondition) -> tuple[np.ndarray, ...]:
+    """The observing curves ``(3, F)`` this condition mixes in, on both grids: the fixed ones,
+    or each detector's draw from its family."""
+    short, long = (np.array(a) for a in observing_psds(config))
+    if condition.curve is not None:
+        for d, detector in enumerate(DETECTORS):
+            if condition.curve[d] >= 0:
+                family_short, family_long = family_psds(config, detector)
+                short[d], long[d] = family_short[condition.curve[d]], family_long[
+                    condition.curve[d]]
+    return short, long
+
+
 def condition_psds(
     config: SimulationConfig, condition: NoiseCondition | None
 ) -> tuple[np.ndarray, np.ndarray]:
     """A sample's PSDs on the sample grid ``(3, 2049)`` and the long noise grid.
 
-    ``condition`` None (stationary noise) gives ``psd.csv`` itself, untouched.
+    ``condition`` None (stationary noise) gives ``psd.csv`` itself, untouched. A distortion
+    multiplies the shape on both grids, rescaled by one factor per detector (found on the
+    sample grid) that keeps the undistorted sensitivity.
     """
     if condition is None:
         return sample_psds(config), noise_psds(config)
-    short, long = observing_psds(config) if condition.mix.any() else (None, None)
-    return condition.psd(sample_psds(config), short), condition.psd(noise_psds(config), long)
+    short, long = _observing(config, condition) if condition.mix.any() else (None, None)
+    unit = NoiseCondition(scale=np.ones(len(DETECTORS)), mix=condition.mix)
+    shape_short = unit.psd(sample_psds(config), short)
+    shape_long = unit.psd(noise_psds(config), long)
+    if condition.distortion is not None:
+        f_short = np.fft.rfftfreq(N_TIME, 1.0 / SAMPLE_RATE)
+        f_long = np.fft.rfftfreq(2 * (shape_long.shape[1] - 1), 1.0 / SAMPLE_RATE)
+        distorted = shape_short * distortion_factor(condition.distortion, f_short,
+                                                    config.psd_distortion)
+        ratio = 1.0 / sensitivity_ratio(shape_short, distorted)[:, None]  # (D, 1)
+        shape_short = distorted * ratio
+        shape_long = shape_long * distortion_factor(condition.distortion, f_long,
+                                                    config.psd_distortion) * ratio
+    scale = condition.scale[:, None]
+    return scale * shape_short, scale * shape_long
 
 
 def _sample_streams(config: SimulationConfig, split: str, index: int) -> list[np.random.Generator]:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -69,3 +72,42 @@ def test_same_normalisation_predicts(caches, tmp_path):
     checkpoint = _checkpoint(tmp_path / "best.pt", caches["row-median"])
     frame = predict(caches["row-median"], "train", [checkpoint], PredictConfig(), progress=False)
     assert len(frame) == 8 and np.isfinite(frame["target"]).all()
+
+
+def test_the_contract_is_the_whitening_method_not_the_psd(caches, tmp_path):
+    """A cache whitened the same way by another PSD (here the split's own, all samples) is
+    accepted, and the distance between the PSDs is in the prediction's provenance; a cache
+    whitened another way (another band-pass) is refused; resuming training asks for the
+    same PSD."""
+    from pipeline.checkpoint import load_checkpoint, psd_distance
+    from preprocess.config import WhitenConfig
+
+    trained = read_manifest(caches["sample-psd"])
+    data = Path(trained.info["data"])
+    own = build_cache(data, "train", tmp_path / "own", options=QUIET,
+                      psd_from_split=True).manifest
+    other_way = build_cache(data, "train", tmp_path / "band", options=QUIET,
+                            whiten=WhitenConfig(bandpass_low=30.0)).manifest
+    assert own.config_hash != trained.config_hash and own.config["psd_sha256"] != \
+        trained.config["psd_sha256"]
+    path = _checkpoint(tmp_path / "best.pt", caches["sample-psd"])
+    checkpoint = load_checkpoint(path)
+    checkpoint["cache_psd"] = torch.from_numpy(trained.psd)
+    check_cache_compatible(checkpoint, own)  # another PSD, the same method: accepted
+    with pytest.raises(ValueError, match=r"psd_sha256"):
+        check_cache_compatible(checkpoint, own, same_psd=True)  # a resume: refused
+    with pytest.raises(ValueError, match=r"whiten\.bandpass_low: 20\.0 -> 30\.0"):
+        check_cache_compatible(checkpoint, other_way)
+    distance = psd_distance(checkpoint, own)
+    assert distance["band_hz"] == [20.0, 500.0]
+    assert all(0 < m <= x for m, x in zip(distance["median_abs_log_ratio"],
+                                          distance["max_abs_log_ratio"], strict=True))
+    assert psd_distance(checkpoint, trained)["max_abs_log_ratio"] == [0.0, 0.0, 0.0]
+    save_checkpoint(path, checkpoint)
+    frame = predict(own.root, "train", [path], PredictConfig(), progress=False)
+    from pipeline.predict import write_predictions
+
+    out = write_predictions(frame, tmp_path / "sub.csv", PredictConfig(), [path], own.root)
+    record = json.loads(out.with_suffix(".json").read_text())["whitening"]
+    assert record["psd_distance_to_training"][str(path)] == distance
+    assert "split of" in record["cache_psd_source"] and "itself" in record["cache_psd_source"]

@@ -219,3 +219,34 @@ def test_bad_noise_options_exit_2(
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
     assert not out.exists()
+
+
+def test_curve_families_and_distortions_give_the_recorded_psd(tmp_path: Path) -> None:
+    """Each noise sample's periodogram, divided by the PSD rebuilt from its injections.csv
+    row (family curve, mix, distortion, scale), averages to 1 in every band: the recorded
+    PSD is the one the noise has. Without the record (the nominal psd.csv) it does not."""
+    from preprocess.simulate.noise_condition import condition_from_row
+
+    config = SimulationConfig(
+        n_train=48, n_test=0, seed=21, signal_fraction=0.0, psd_scale_min=0.5,
+        psd_scale_max=2.0, psd_shape_mix=1.0, psd_distortion=0.4,
+        psd_family_ligo=("aLIGOO3LowT1800545", "aLIGO140MpcT1800545"),
+        psd_family_virgo=("AdVO3LowT1800545",))
+    out = simulate(config, tmp_path / "data", workers=1, progress=False)
+    rows = pd.read_csv(out / "injections.csv", dtype={"id": str})
+    assert set(rows["psd_curve_H1"]) == set(config.psd_family_ligo)
+    samples = np.stack([load_sample(sample_path(out, "train", i)) for i in rows["id"]])
+    freqs, spectra = scipy.signal.welch(samples, fs=SAMPLE_RATE, nperseg=samples.shape[-1],
+                                        axis=-1)  # one whole-sample periodogram (S, 3, F)
+    recorded = np.stack([condition_psds(config, condition_from_row(config, row))[0]
+                         for row in rows.to_dict(orient="records")])  # (S, 3, F)
+    nominal = read_psd(out)[1]
+    edges = (30.0, 60.0, 120.0, 250.0, 500.0, 1000.0)
+    for low, high in zip(edges[:-1], edges[1:], strict=True):
+        band = (freqs >= low) & (freqs < high)
+        ratio = spectra[..., band].sum(-1) / recorded[..., band].sum(-1)  # (S, 3), mean 1
+        # band powers of independent samples: 5 standard errors of their mean (~1-3 %)
+        assert_within_standard_errors(ratio.mean(0), np.ones(3), standard_error(ratio),
+                                      what=f"{low}-{high} Hz")
+        plain = spectra[..., band].sum(-1) / nominal[:, band].sum(-1)
+        assert np.abs(plain / ratio - 1).max() > 0.1  # the shapes really differ per sample
