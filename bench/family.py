@@ -33,7 +33,7 @@ from pipeline.config import (
 from pipeline.evaluate import evaluate, read_predictions
 from pipeline.family import member_names, run_family
 from pipeline.family_report import markdown_table
-from pipeline.matched_filter import run_matched_filter
+from pipeline.search.snippet import run_matched_filter
 from preprocess.build import build_cache
 from preprocess.config import BuildOptions
 from preprocess.layout import read_labels

@@ -29,6 +29,14 @@ from pipeline.config import AugmentConfig
 H1, L1 = 0, 1  # channel index of each LIGO detector in (B, 3, F, T)
 
 
+def check_ligo_pair(detectors: tuple[str, ...], what: str) -> None:
+    """Refuse an H1 <-> L1 exchange (``what``: the option asking for it) on images whose first
+    two channels are not H1 and L1."""
+    if tuple(detectors[:2]) != ("H1", "L1"):
+        raise ValueError(f"{what} exchanges the H1 and L1 images, but the cache holds "
+                         f"{' '.join(detectors)}; turn it off for these detectors")
+
+
 def swap_ligo(x: Tensor, prob: float, generator: torch.Generator) -> Tensor:
     """Exchange channels H1 and L1 of each sample with probability ``prob``; V1 is kept."""
     if x.ndim != 4 or x.shape[1] < 2:

@@ -7,7 +7,8 @@ key                 value
 ==================  ===========================================================================
 format              ``CHECKPOINT_FORMAT`` (str)
 model_name          name for ``models.create_model``
-model_kwargs        keyword options for ``models.create_model`` (in_chans=3, num_classes=1 implied)
+model_kwargs        keyword options for ``models.create_model`` (num_classes=1 implied; in_chans
+                    from image_shape, 3 without it)
 model               the model's state_dict (no DDP / torch.compile prefixes)
 optimizer           AdamW state_dict
 scheduler           timm ``CosineLRScheduler`` state_dict
@@ -39,7 +40,7 @@ from torch import nn
 
 from models import create_model
 from pipeline.config import dict_differences, recipe_differences
-from preprocess.cache import CacheManifest
+from preprocess.cache import CacheManifest, detectors_of
 from preprocess.provenance import atomic_path
 
 CHECKPOINT_FORMAT = "gwspec-train-checkpoint-1"
@@ -124,8 +125,11 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
 
 
 def build_model(checkpoint: dict[str, Any]) -> nn.Module:
-    """The checkpoint's architecture with its weights loaded (on the CPU, train mode)."""
-    model = create_model(checkpoint["model_name"], **checkpoint["model_kwargs"])
+    """The checkpoint's architecture with its weights loaded (on the CPU, train mode); its input
+    channels are the training images' (one per detector)."""
+    in_chans = int(checkpoint.get("image_shape", [3])[0])
+    model = create_model(checkpoint["model_name"], in_chans=in_chans,
+                         **checkpoint["model_kwargs"])
     model.load_state_dict(unwrap_state_dict(checkpoint["model"]))
     return model
 
@@ -145,7 +149,7 @@ def load_model_from_checkpoint(
 
 # Settings that say which PSD a cache is whitened with, not how: a model reads images of any
 # PSD whitened the same way (each data set whitened by its own noise is what makes them alike).
-PSD_SETTINGS = ("psd_sha256", "whiten.psd_average", "whiten.psd_max_samples")
+PSD_SETTINGS = ("psd_sha256", "whiten.psd_average", "whiten.psd_max_samples", "whiten.psd_gate")
 
 
 def check_cache_compatible(checkpoint: dict[str, Any], manifest: CacheManifest,
@@ -160,6 +164,11 @@ def check_cache_compatible(checkpoint: dict[str, Any], manifest: CacheManifest,
     """
     if checkpoint["cache_config_hash"] == manifest.config_hash:
         return
+    trained, held = detectors_of(checkpoint["cache_config"]), manifest.detectors
+    if trained != held:
+        raise ValueError(f"{manifest.root}: the model was trained on detectors "
+                         f"{' '.join(trained)}, the cache holds {' '.join(held)}: build a cache "
+                         "of the model's detectors, or train a model on these")
     # The format version changes how images are stored (checksums), never their values.
     every = dict_differences(checkpoint["cache_config"], manifest.config)
     allowed = ("format_version",) + (() if same_psd else PSD_SETTINGS)

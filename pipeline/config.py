@@ -7,7 +7,7 @@ modules that act on a configuration import it from here:
 - ``AugmentConfig``, ``TrainConfig``: ``pipeline.augment``, ``pipeline.train``
 - ``FamilyConfig``: ``pipeline.family``; ``PredictConfig``: ``pipeline.predict``
 - ``EvaluateConfig``: ``pipeline.evaluate``; ``ChainConfig``: ``pipeline.demo``
-- ``BankConfig``, ``MatchedFilterConfig``: ``pipeline.template_bank``, ``pipeline.matched_filter``
+- ``BankConfig``, ``MatchedFilterConfig``: ``pipeline.search.bank``, ``pipeline.search.snippet``
 """
 
 from __future__ import annotations

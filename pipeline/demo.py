@@ -28,7 +28,7 @@ from pipeline.config import (
     TrainConfig,
 )
 from pipeline.evaluate import evaluate, read_predictions, write_report
-from pipeline.matched_filter import run_matched_filter
+from pipeline.search.snippet import run_matched_filter
 from pipeline.predict import predict, write_predictions
 from pipeline.train import fit
 from preprocess.build import SettingsMismatchError, build_cache

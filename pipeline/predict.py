@@ -30,6 +30,7 @@ from torch import nn
 from torch.utils.data import BatchSampler, DataLoader, SequentialSampler
 from tqdm import tqdm
 
+from pipeline.augment import check_ligo_pair
 from pipeline.checkpoint import (
     check_cache_compatible,
     load_model_from_checkpoint,
@@ -216,6 +217,8 @@ def predict(
     ensemble([np.zeros(1)], config.ensemble)  # reject an unknown method before the work
     root = resolve_cache(cache, split)
     dataset = SpectrogramCache(root, dtype=torch.float16)  # as stored; float32 on the device
+    if config.tta:
+        check_ligo_pair(dataset.manifest.detectors, "--tta")
     precision = Precision.for_inference(devices.resolve_device(config.device), config.amp,
                                         config.channels_last)
     models, distances = [], {}

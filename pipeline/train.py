@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 
 from models import create_model
 from pipeline import checkpoint as ckpt
-from pipeline.augment import BatchAugment
+from pipeline.augment import BatchAugment, check_ligo_pair
 from pipeline.config import TrainConfig
 from pipeline.data import FoldLoaders, build_loaders
 from pipeline.distributed import (
@@ -300,6 +300,8 @@ class _Run:
     def start(cls, config: TrainConfig, context: DistContext) -> _Run:
         """Check the inputs, build model, data and optimiser, and restore last.pt on resume."""
         manifest = read_manifest(config.cache)
+        if config.augment.swap_ligo:
+            check_ligo_pair(manifest.detectors, "--swap-ligo (on by default)")
         run_dir = _run_dir(config, context)
         seed_everything(config.seed)
         model = create_model(config.model, in_chans=manifest.image_shape[0], num_classes=1,

@@ -53,6 +53,7 @@ from preprocess.layout import (
     DETECTORS,
     N_TIME,
     BadSampleError,
+    data_detectors,
     label_file,
     load_sample,
     read_split,
@@ -82,10 +83,12 @@ class BuildReport:
 
 
 class _SampleFiles(Dataset):
-    """Reads split rows: ``(row, sample (3, N) float32 in raw_scale units, problem or "")``."""
+    """Reads split rows: ``(row, sample (D, N) float32 in raw_scale units, problem or "")``,
+    ``D`` the data's detectors (``preprocess.layout.data_detectors``)."""
 
     def __init__(self, root: Path, split: str, ids: list[str], raw_scale: float):
         self.root, self.split, self.ids, self.raw_scale = root, split, ids, raw_scale
+        self.detectors = data_detectors(root)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -94,9 +97,9 @@ class _SampleFiles(Dataset):
         sample_id = self.ids[row]
         try:
             array = load_sample(sample_path(self.root, self.split, sample_id), sample_id,
-                                scale=self.raw_scale)
+                                scale=self.raw_scale, detectors=self.detectors)
         except BadSampleError as error:
-            return row, torch.zeros(len(DETECTORS), N_TIME), error.reason
+            return row, torch.zeros(len(self.detectors), N_TIME), error.reason
         return row, torch.from_numpy((array / self.raw_scale).astype(np.float32)), ""
 
 
@@ -235,7 +238,8 @@ def _estimated_like(whiten: WhitenConfig, psd_from: Path | None) -> WhitenConfig
         return whiten
     source = read_manifest(psd_from).config.get("whiten", {})
     return replace(whiten, psd_average=source.get("psd_average", whiten.psd_average),
-                   psd_max_samples=source.get("psd_max_samples", whiten.psd_max_samples))
+                   psd_max_samples=source.get("psd_max_samples", whiten.psd_max_samples),
+                   psd_gate=source.get("psd_gate", False))  # absent: made before the gate
 
 
 def _shard_batches(start: int, stop: int, batch_size: int) -> list[list[int]]:
@@ -258,13 +262,14 @@ class _ShardComputer:
     """Whitening + CQT (+ per-sample normalisation) on the device for batches of raw samples."""
 
     def __init__(self, psd: np.ndarray | None, whiten: WhitenConfig, cqt: CQTConfig,
-                 device: torch.device, normalize: NormalizeConfig = NormalizeConfig()):
+                 device: torch.device, normalize: NormalizeConfig = NormalizeConfig(),
+                 n_detectors: int = len(DETECTORS)):
         self.device = device
         self.cqt = CQT(cqt).to(device)
         level, rows = normalizers(normalize, whiten, self.cqt)
         self.whitener = Whitener(psd, whiten, level).to(device)  # sample-psd divides spectra
         self.rows = rows.to(device)  # row-median divides |CQT| rows
-        self.image_shape = self.cqt.image_shape(len(DETECTORS), whiten.n_time)
+        self.image_shape = self.cqt.image_shape(n_detectors, whiten.n_time)
 
     @torch.inference_mode()
     def __call__(self, samples: torch.Tensor, where: str) -> np.ndarray:
@@ -338,12 +343,20 @@ def build_cache(
     }
     if normalize.record() is not None:  # absent means none: models trained before accept it
         config["normalize"] = normalize.record()
+    detectors = data_detectors(data)
+    if detectors != DETECTORS:  # absent means G2Net's three: their caches keep their hash
+        config["detectors"] = list(detectors)
+    source = (tuple(read_manifest(psd_from).config.get("detectors", DETECTORS)) if psd_from
+              else detectors)
+    if source != detectors or (psd is not None and len(psd) != len(detectors)):
+        raise ValueError(f"{psd_from or psd_source}: its PSD is of detectors {' '.join(source)},"
+                         f" but {data} holds {' '.join(detectors)}")
     info = {"split": split, "data": str(data.resolve()), "shard_size": options.shard_size,
             "n_rows": len(ids), "psd_source": psd_source, "device": device.type}
     _start(out, config, info, psd)
 
     report = BuildReport()
-    computer = _ShardComputer(psd, whiten, cqt, device, normalize)
+    computer = _ShardComputer(psd, whiten, cqt, device, normalize, len(detectors))
     n_shards = max(1, math.ceil(len(ids) / options.shard_size))
     mine = [k for k in range(n_shards) if k % options.world_size == options.rank]
     todo = []

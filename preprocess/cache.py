@@ -61,6 +61,14 @@ class CacheError(ValueError):
     """A cache directory is missing, incomplete, corrupt or of another format version."""
 
 
+def detectors_of(config: Mapping[str, Any]) -> tuple[str, ...]:
+    """The image channels' detectors of a cache configuration: ``config["detectors"]``, or
+    G2Net's H1 L1 V1 when absent (every cache built before other sets existed)."""
+    from preprocess.layout import DETECTORS
+
+    return tuple(config.get("detectors", DETECTORS))
+
+
 def shard_name(index: int) -> str:
     """File name of shard ``index``: ``shard-00000.h5``."""
     return f"shard-{index:05d}.h5"
@@ -95,8 +103,13 @@ class CacheManifest:
 
     @property
     def image_nbytes(self) -> int:
-        """Bytes of one stored (float16) image ``(3, F, T)``."""
+        """Bytes of one stored (float16) image ``(D, F, T)``."""
         return int(np.prod(self.image_shape)) * np.dtype(np.float16).itemsize
+
+    @property
+    def detectors(self) -> tuple[str, ...]:
+        """The detectors of the image channels, in order (G2Net's three unless recorded)."""
+        return detectors_of(self.config)
 
 
 # ---------------------------------------------------------------------------------------------

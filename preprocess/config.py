@@ -28,6 +28,8 @@ class WhitenConfig:
     # the median by measurement (noise with glitches: bench/robustness.py); the mean is
     # inflated wherever glitches put power, and noise whitened with it is not white
     psd_max_samples: int = 2000  # cap on the noise-only training samples averaged into the PSD
+    psd_gate: bool = True  # leave glitch and signal power out of the average, band by band
+    # (preprocess.whiten.excess_power_gate); False: every periodogram, as gwspec did before
     taper_alpha: float = 0.1  # Tukey fraction: 0.1 s cosine ramps at each end of a 2-s sample
     bandpass_low: float = 20.0  # Hz, high-pass corner (<= 0: none); CQT starts at 20 Hz too
     bandpass_high: float = 500.0  # Hz, low-pass corner (<= 0 or >= Nyquist: none); BBH power

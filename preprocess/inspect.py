@@ -10,7 +10,7 @@ from matplotlib.figure import Figure
 
 from preprocess.cache import CacheManifest
 from preprocess.dataset import SpectrogramCache
-from preprocess.layout import DETECTORS, UNKNOWN_TARGET, read_csv
+from preprocess.layout import UNKNOWN_TARGET, read_csv
 from preprocess.outputs import claim_file, write_sidecar
 from preprocess.provenance import atomic_path
 
@@ -37,7 +37,8 @@ def _psd_range(manifest: CacheManifest) -> str:
     low, high = whiten.get("bandpass_low", 20.0), whiten.get("bandpass_high", 500.0)
     band = (freqs >= max(low, freqs[1])) & (freqs <= (high if high > 0 else freqs[-1]))
     asd = np.sqrt(manifest.psd[:, band])
-    parts = [f"{d} {a.min():.2e}..{a.max():.2e}" for d, a in zip(DETECTORS, asd, strict=False)]
+    parts = [f"{d} {a.min():.2e}..{a.max():.2e}"
+             for d, a in zip(manifest.detectors, asd, strict=False)]
     return f"ASD {freqs[band][0]:g}-{freqs[band][-1]:g} Hz: " + ", ".join(parts) + " /sqrt(Hz)"
 
 
@@ -50,6 +51,7 @@ def manifest_table(manifest: CacheManifest, targets: np.ndarray | None = None) -
         ("samples", manifest.n_samples),
         ("shards", len(manifest.shards)),
         ("image shape", "x".join(map(str, manifest.image_shape)) + " float16"),
+        ("detectors", " ".join(manifest.detectors)),
     ]
     if targets is not None:
         counts = {int(t): int(c) for t, c in zip(*np.unique(targets, return_counts=True),
@@ -106,9 +108,10 @@ def render_examples(cache_root: str | Path, png: str | Path, injections: str | P
     signals, noise = _pick(targets, snr, n)
     rows = max(len(signals), len(noise), 1)
     columns = [("signal", signals), ("noise", noise)] if noise else [("sample", signals)]
-    figure = Figure(figsize=(3.0 * len(DETECTORS) * len(columns), 2.4 * rows),
+    detectors = cache.manifest.detectors
+    figure = Figure(figsize=(3.0 * len(detectors) * len(columns), 2.4 * rows),
                     layout="constrained")
-    axes = figure.subplots(rows, len(DETECTORS) * len(columns), squeeze=False)
+    axes = figure.subplots(rows, len(detectors) * len(columns), squeeze=False)
     images = [cache[i][0].numpy() for _, picks in columns for i in picks]
     vmax = float(np.percentile(np.stack(images), 99.5)) if images else 1.0
     config = cache.manifest.config.get("cqt", {})
@@ -116,8 +119,8 @@ def render_examples(cache_root: str | Path, png: str | Path, injections: str | P
         "sample_rate", 2048)
     for c, (label, picks) in enumerate(columns):
         for r in range(rows):
-            for d, detector in enumerate(DETECTORS):
-                ax = axes[r, c * len(DETECTORS) + d]
+            for d, detector in enumerate(detectors):
+                ax = axes[r, c * len(detectors) + d]
                 if r >= len(picks):
                     ax.axis("off")
                     continue

@@ -23,7 +23,7 @@ import numpy as np
 if TYPE_CHECKING:
     import pandas as pd
 
-DETECTORS: tuple[str, ...] = ("H1", "L1", "V1")
+DETECTORS: tuple[str, ...] = ("H1", "L1", "V1")  # G2Net's, in its order: every default
 SAMPLE_RATE = 2048  # Hz
 N_TIME = 4096  # 2 s at 2048 Hz
 SAMPLE_SHAPE = (len(DETECTORS), N_TIME)
@@ -85,6 +85,33 @@ def check_ids(ids: Iterable[object], path: str | Path, min_length: int = 1) -> N
         listed = "; ".join(f"row {row}: {problem}" for row, problem in bad[:MAX_LISTED])
         more = f"; and {len(bad) - MAX_LISTED} more" if len(bad) > MAX_LISTED else ""
         raise LayoutError(f"{path}: {len(bad)} bad id(s): {listed}{more}")
+
+
+def check_detectors(detectors: Iterable[str]) -> tuple[str, ...]:
+    """``detectors`` as a tuple: a non-empty subset of ``DETECTORS`` in their order (images'
+    channels follow it), else ``ValueError`` naming what is wrong."""
+    chosen = tuple(detectors)
+    unknown = [d for d in chosen if d not in DETECTORS]
+    if not chosen or unknown or len(set(chosen)) != len(chosen):
+        raise LayoutError(f"detectors {' '.join(chosen) or '(none)'}: expected distinct ones of "
+                          f"{' '.join(DETECTORS)}")
+    if list(chosen) != [d for d in DETECTORS if d in chosen]:
+        raise LayoutError(f"detectors {' '.join(chosen)}: give them in the order "
+                          f"{' '.join(d for d in DETECTORS if d in chosen)}")
+    return chosen
+
+
+def data_detectors(root: str | Path) -> tuple[str, ...]:
+    """The detectors of a data directory: what its ``simulation.json`` records, else
+    G2Net's three (the real Kaggle data has no record)."""
+    import json
+
+    record = Path(root) / "simulation.json"
+    try:
+        recorded = json.loads(record.read_text()).get("detectors") if record.is_file() else None
+    except (OSError, ValueError) as error:
+        raise LayoutError(f"{record}: unreadable ({error})") from error
+    return check_detectors(recorded) if recorded else DETECTORS
 
 
 def check_split(split: str) -> str:
@@ -193,15 +220,17 @@ def read_labels(path: str | Path) -> pd.DataFrame:
     return pd.DataFrame({"id": frame["id"].astype(str), "target": check_targets(frame, path)})
 
 
-def check_sample(array: np.ndarray, scale: float = STRAIN_SCALE) -> str:
-    """Why ``array`` is no plausible ``(3, 4096)`` strain sample, or ``""`` when it is one.
+def check_sample(array: np.ndarray, scale: float = STRAIN_SCALE,
+                 detectors: tuple[str, ...] = DETECTORS) -> str:
+    """Why ``array`` is no plausible ``(D, 4096)`` strain sample of ``detectors``, or ``""``.
 
     Refuses other shapes, integer, complex or object dtypes (which would be cast silently),
     NaN or infinite values, a value beyond ``MAX_AMPLITUDE * scale`` and a detector whose
     standard deviation is below ``MIN_STD * scale`` (all zero or constant).
     """
-    if array.shape != SAMPLE_SHAPE:
-        return f"shape {array.shape}, expected {SAMPLE_SHAPE}"
+    expected = (len(detectors), N_TIME)
+    if array.shape != expected:
+        return f"shape {array.shape}, expected {expected} ({' '.join(detectors)})"
     if array.dtype.kind != "f":
         return f"dtype {array.dtype}, expected floating-point strain (float32 or float64)"
     if not np.isfinite(array).all():
@@ -213,7 +242,7 @@ def check_sample(array: np.ndarray, scale: float = STRAIN_SCALE) -> str:
     stds = array.astype(np.float64).std(axis=1)
     quiet = np.nonzero(stds < MIN_STD * scale)[0]
     if len(quiet):
-        detector = DETECTORS[int(quiet[0])]
+        detector = detectors[int(quiet[0])]
         return (f"detector {detector} is all zero or nearly constant (std {stds[quiet[0]]:.3g}, "
                 f"limit {MIN_STD * scale:.3g})")
     return ""
@@ -236,8 +265,9 @@ def file_problem(path: Path) -> str:
 
 
 def load_sample(path: str | Path, sample_id: str | None = None,
-                scale: float = STRAIN_SCALE, hint: str = SKIP_HINT) -> np.ndarray:
-    """Load one sample as float64 of shape ``(3, 4096)``, refusing what ``check_sample`` refuses.
+                scale: float = STRAIN_SCALE, hint: str = SKIP_HINT,
+                detectors: tuple[str, ...] = DETECTORS) -> np.ndarray:
+    """Load one sample as float64 of shape ``(D, 4096)``, refusing what ``check_sample`` refuses.
 
     Every failure, an empty or truncated file included, is a ``BadSampleError`` naming the file.
     """
@@ -251,23 +281,25 @@ def load_sample(path: str | Path, sample_id: str | None = None,
     except Exception as error:  # OSError, ValueError, EOFError (empty file), pickle refusal
         reason = " ".join(str(error).split()) or type(error).__name__
         raise BadSampleError(path, sample_id, f"unreadable .npy ({reason})", hint) from error
-    problem = check_sample(np.asarray(array), scale)
+    problem = check_sample(np.asarray(array), scale, detectors)
     if problem:
         raise BadSampleError(path, sample_id, problem, hint)
     return array.astype(np.float64, copy=False)
 
 
 def read_psd(root: str | Path) -> tuple[np.ndarray, np.ndarray]:
-    """The simulator's noise PSD: frequencies ``(F,)`` in Hz and one-sided PSD ``(3, F)`` in 1/Hz.
+    """The simulator's noise PSD: frequencies ``(F,)`` in Hz and one-sided PSD ``(D, F)`` in 1/Hz.
 
-    ``psd.csv`` has columns ``frequency,H1,L1,V1`` on the rFFT grid of a 2-s sample
-    (0 to 1024 Hz in 0.5 Hz steps); a value of 0 marks a frequency where the noise has no power.
+    ``psd.csv`` has columns ``frequency`` and one per detector of the data (``H1,L1,V1`` by
+    default) on the rFFT grid of a 2-s sample (0 to 1024 Hz in 0.5 Hz steps); a value of 0
+    marks a frequency where the noise has no power.
     """
     path = Path(root) / "psd.csv"
     if not path.is_file():
         raise LayoutError(f"{path}: missing (the real G2Net data ships no PSD; estimate one)")
+    detectors = data_detectors(root)
     frame = read_csv(path)
-    missing = {"frequency", *DETECTORS} - set(frame.columns)
+    missing = {"frequency", *detectors} - set(frame.columns)
     if missing:
         raise LayoutError(f"{path}: missing column(s) {sorted(missing)}")
-    return frame["frequency"].to_numpy(), frame[list(DETECTORS)].to_numpy().T
+    return frame["frequency"].to_numpy(), frame[list(detectors)].to_numpy().T

@@ -48,6 +48,8 @@ SIGNATURES: dict[str, tuple[tuple[str, str], ...]] = {
     "family": (("family.json", "members"),),
     "demo": (("summary.json", "steps_s"),),
     "stream": (("stream.json", "config_hash"),),
+    "search": (("search.json", "filter_hash"),),
+    "search-report": (("search_report.json", "searches"),),
 }
 PRODUCER = "gwspec"
 

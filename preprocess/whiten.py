@@ -127,7 +127,8 @@ def estimate_psd(samples: Iterable[np.ndarray], config: WhitenConfig) -> np.ndar
         stacked = stacked[~outliers]
     if not len(stacked):
         raise ValueError("no usable noise-only samples to estimate the PSD from")
-    keep = excess_power_gate(stacked, config)
+    keep = (excess_power_gate(stacked, config) if config.psd_gate
+            else np.ones(stacked.shape, dtype=bool))
     if not keep.all():
         logger.info("PSD estimate: left out %.2f%% of the sample-band-detector cells (glitch or "
                     "signal power over %g standard deviations)", 100 * (1 - keep.mean()),
@@ -162,7 +163,8 @@ def bandpass_response(config: WhitenConfig) -> np.ndarray:
 
 
 def whitening_filter(psd: np.ndarray | None, config: WhitenConfig) -> np.ndarray:
-    """Frequency-domain filter ``(3, F)`` for samples in ``raw_scale`` units.
+    """Frequency-domain filter ``(D, F)`` for samples in ``raw_scale`` units (``(1, F)``
+    without whitening: the band-pass, the same for every detector).
 
     ``bandpass / sqrt(PSD * fs / 2)`` with the PSD in the same scaled units; 0 where the PSD
     is 0 (frequencies with no noise power carry no information). Without whitening: the
@@ -171,7 +173,7 @@ def whitening_filter(psd: np.ndarray | None, config: WhitenConfig) -> np.ndarray
     response = bandpass_response(config)
     n_bins = len(response)
     if not config.whiten:
-        return np.broadcast_to(response, (3, n_bins)).copy()
+        return response[None, :].copy()  # (1, F): the same for any number of detectors
     if psd is None:
         raise ValueError("whitening needs a PSD")
     psd = np.asarray(psd, dtype=np.float64) / config.raw_scale**2

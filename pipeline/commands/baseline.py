@@ -88,7 +88,7 @@ def load_psd(path: Path) -> np.ndarray:
 
 def run(args: argparse.Namespace) -> int:
     """Build the bank, filter every sample of the split, write the scores."""
-    from pipeline.matched_filter import run_matched_filter
+    from pipeline.search.snippet import run_matched_filter
 
     if args.out.exists() and not args.overwrite:
         raise FileExistsError(f"{args.out}: exists; pass --overwrite to replace it")

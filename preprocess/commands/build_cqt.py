@@ -77,6 +77,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     white.add_argument("--psd-average", choices=("mean", "median"), default=_WHITEN.psd_average,
                        help="how periodograms are averaged into the PSD: the median is robust "
                             "to glitches and signals")
+    white.add_argument("--no-psd-gate", action="store_true",
+                       help="average every periodogram into the PSD, glitch and signal power "
+                            "included (the gate leaves it out band by band)")
     white.add_argument("--psd-max-samples", type=int, default=_WHITEN.psd_max_samples,
                        help="noise-only training samples averaged into the PSD")
     white.add_argument("--taper-alpha", type=float, default=_WHITEN.taper_alpha,
@@ -109,6 +112,7 @@ def run(args: argparse.Namespace) -> int:
                     norm=args.cqt_norm, window=args.cqt_window, scaling=args.cqt_scaling,
                     algorithm=args.cqt_kernel)
     whiten = WhitenConfig(whiten=not args.no_whiten, psd_average=args.psd_average,
+                          psd_gate=not args.no_psd_gate,
                           psd_max_samples=args.psd_max_samples, taper_alpha=args.taper_alpha,
                           bandpass_low=args.bandpass_low, bandpass_high=args.bandpass_high,
                           bandpass_order=args.bandpass_order, raw_scale=args.raw_scale)

@@ -29,6 +29,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--seed", type=int, default=_DEFAULTS.seed, help="random seed (%(default)s)"
     )
     parser.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    parser.add_argument("--detectors", nargs="+", default=list(_DEFAULTS.detectors),
+                        metavar="DET", help="any of H1 L1 V1 in that order, e.g. H1 L1 as in "
+                        "much of O3 and the MLGWSC-1 data (default: %(default)s)")
     parser.add_argument(
         "--approximant",
         default=_DEFAULTS.approximant,
@@ -97,6 +100,7 @@ def handler(args: argparse.Namespace) -> int:
 
     config = SimulationConfig(
         n_train=args.n_train,
+        detectors=tuple(args.detectors),
         n_test=args.n_test,
         seed=args.seed,
         approximant=args.approximant,

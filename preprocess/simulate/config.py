@@ -6,7 +6,7 @@ import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from preprocess.layout import N_TIME, SAMPLE_RATE
+from preprocess.layout import DETECTORS, N_TIME, SAMPLE_RATE, check_detectors
 
 DESIGN_CURVES = {  # default lalsimulation SimNoisePSD<name> per detector prefix
     "H1": "aLIGODesignSensitivityP1200087",
@@ -31,6 +31,7 @@ class SimulationConfig:
     """Everything that determines a simulated data set; equal configs give identical bytes."""
 
     n_train: int = 1000  # samples in train/ (labels in training_labels.csv)
+    detectors: tuple[str, ...] = DETECTORS  # any of H1 L1 V1, in that order (samples (D, N))
     n_test: int = 200  # samples in test/ (labels in test_labels.csv)
     seed: int = 0  # root of every random draw (ids, labels, parameters, noise)
     approximant: str = "IMRPhenomPv2"  # lalsimulation time-domain waveform model (precessing)
@@ -82,15 +83,19 @@ class SimulationConfig:
     glitch_time_max: float = 1.9  # off the edges that tapers remove
 
     def __post_init__(self) -> None:
-        for name in ("glitch_types", "psd_family_ligo", "psd_family_virgo"):
+        for name in ("glitch_types", "psd_family_ligo", "psd_family_virgo", "detectors"):
             object.__setattr__(self, name, tuple(getattr(self, name)))  # hashable from JSON
         validate(self)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict, as saved in ``simulation.json`` (and as read back from it)."""
-        return asdict(self) | {"glitch_types": list(self.glitch_types),
+        data = asdict(self) | {"glitch_types": list(self.glitch_types),
                                "psd_family_ligo": list(self.psd_family_ligo),
-                               "psd_family_virgo": list(self.psd_family_virgo)}
+                               "psd_family_virgo": list(self.psd_family_virgo),
+                               "detectors": list(self.detectors)}
+        if self.detectors == DETECTORS:  # G2Net's three: the record (and hash) as before
+            del data["detectors"]
+        return data
 
     @property
     def psd_names(self) -> dict[str, str]:
@@ -127,6 +132,10 @@ def _check(condition: bool, message: str) -> None:
 def validate(config: SimulationConfig) -> None:
     """Raise ``ValueError`` with one clear line for an impossible configuration."""
     c = config
+    try:
+        check_detectors(c.detectors)
+    except ValueError as error:
+        raise ValueError(str(error)) from None
     for item in fields(c):  # inf or NaN anywhere would only fail deep inside the physics
         value = getattr(c, item.name)
         _check(not isinstance(value, float) or math.isfinite(value),

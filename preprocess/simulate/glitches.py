@@ -71,7 +71,7 @@ def draw_glitches(rng: np.random.Generator, config: SimulationConfig) -> list[Gl
     glitches = []
     for _ in range(int(rng.poisson(config.glitch_rate))):
         kind = config.glitch_types[int(rng.integers(len(config.glitch_types)))]
-        detector = DETECTORS[int(rng.integers(len(DETECTORS)))]
+        detector = config.detectors[int(rng.integers(len(config.detectors)))]
         time = float(rng.uniform(config.glitch_time_min, config.glitch_time_max))
         frequency = _loguniform(rng, *FREQUENCY_RANGES[kind])
         shape = _loguniform(rng, *SHAPE_RANGES[kind])
@@ -98,11 +98,13 @@ def glitch_waveform(glitch: Glitch, n_time: int = N_TIME) -> np.ndarray:
     return np.exp(-((t / tau) ** 2)) * np.sin(2 * np.pi * glitch.frequency * t + glitch.phase)
 
 
-def glitch_strain(glitches: list[Glitch], psd: np.ndarray, f_lower: float) -> np.ndarray:
-    """Strain ``(D, N_TIME)`` of ``glitches``, each scaled to its SNR against ``psd`` ``(D, F)``."""
-    out = np.zeros((len(DETECTORS), N_TIME))
+def glitch_strain(glitches: list[Glitch], psd: np.ndarray, f_lower: float,
+                  detectors: tuple[str, ...] = DETECTORS) -> np.ndarray:
+    """Strain ``(D, N_TIME)`` of ``glitches``, each scaled to its SNR against ``psd`` ``(D, F)``
+    (rows in the order of ``detectors``)."""
+    out = np.zeros((len(detectors), N_TIME))
     for glitch in glitches:
-        d = DETECTORS.index(glitch.detector)
+        d = detectors.index(glitch.detector)
         shape = glitch_waveform(glitch)
         reference = float(optimal_snr(shape, psd[d], f_lower))
         if reference <= 0:

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from preprocess.layout import DETECTORS, N_TIME, SAMPLE_RATE
+from preprocess.layout import N_TIME, SAMPLE_RATE
 from preprocess.simulate.config import SimulationConfig
 
 SENSITIVITY_BAND = (20.0, 500.0)  # Hz: band where a rescaled curve keeps the design's 1/S mean
@@ -57,15 +57,16 @@ class NoiseCondition:
     def columns(self, config: SimulationConfig) -> dict[str, Any]:
         """The ``injections.csv`` columns of this condition (see ``condition_columns``)."""
         row: dict[str, Any] = {f"psd_scale_{d}": float(s)
-                               for d, s in zip(DETECTORS, self.scale, strict=True)}
+                               for d, s in zip(config.detectors, self.scale, strict=True)}
         if config.psd_shape_mix > 0:
-            row |= {f"psd_mix_{d}": float(m) for d, m in zip(DETECTORS, self.mix, strict=True)}
+            row |= {f"psd_mix_{d}": float(m)
+                    for d, m in zip(config.detectors, self.mix, strict=True)}
         if self.curve is not None:
             row |= {f"psd_curve_{d}": family(config, d)[int(k)]
-                    for d, k in zip(DETECTORS, self.curve, strict=True)}
+                    for d, k in zip(config.detectors, self.curve, strict=True)}
         if self.distortion is not None:
             row |= {f"psd_distortion_{d}": json.dumps([round(float(v), 12) for v in c])
-                    for d, c in zip(DETECTORS, self.distortion, strict=True)}
+                    for d, c in zip(config.detectors, self.distortion, strict=True)}
         return row
 
 
@@ -79,13 +80,14 @@ def condition_columns(config: SimulationConfig) -> tuple[str, ...]:
     with a family ``psd_curve_<det>``, with a distortion ``psd_distortion_<det>`` (JSON)."""
     if not config.varies_psd:
         return ()
-    columns = tuple(f"psd_scale_{d}" for d in DETECTORS)
+    detectors = config.detectors
+    columns = tuple(f"psd_scale_{d}" for d in detectors)
     if config.psd_shape_mix > 0:
-        columns += tuple(f"psd_mix_{d}" for d in DETECTORS)
+        columns += tuple(f"psd_mix_{d}" for d in detectors)
     if config.has_families:
-        columns += tuple(f"psd_curve_{d}" for d in DETECTORS)
+        columns += tuple(f"psd_curve_{d}" for d in detectors)
     if config.psd_distortion > 0:
-        columns += tuple(f"psd_distortion_{d}" for d in DETECTORS)
+        columns += tuple(f"psd_distortion_{d}" for d in detectors)
     return columns
 
 
@@ -94,13 +96,13 @@ def draw_condition(rng: np.random.Generator, config: SimulationConfig) -> NoiseC
     ``[0, psd_shape_mix]``, independently per detector (both always drawn, in that order);
     then, only when asked for, a family curve per detector and the distortion's cosines
     (amplitudes standard normal, phases uniform), so runs without them draw as before."""
-    n = len(DETECTORS)
+    n = len(config.detectors)
     log_scale = rng.uniform(np.log(config.psd_scale_min), np.log(config.psd_scale_max), size=n)
     mix = rng.uniform(0.0, config.psd_shape_mix, size=n)
     curve = None
     if config.has_families:
         curve = np.array([rng.integers(len(family(config, d))) if family(config, d) else -1
-                          for d in DETECTORS])
+                          for d in config.detectors])
     distortion = None
     if config.psd_distortion > 0:
         k = config.psd_distortion_terms
@@ -111,16 +113,17 @@ def draw_condition(rng: np.random.Generator, config: SimulationConfig) -> NoiseC
 
 def condition_from_row(config: SimulationConfig, row: Mapping[str, Any]) -> NoiseCondition:
     """The condition ``injections.csv`` records for one sample (its ``condition_columns``)."""
-    scale = np.array([float(row[f"psd_scale_{d}"]) for d in DETECTORS])
-    mix = (np.array([float(row[f"psd_mix_{d}"]) for d in DETECTORS])
-           if config.psd_shape_mix > 0 else np.zeros(len(DETECTORS)))
+    detectors = config.detectors
+    scale = np.array([float(row[f"psd_scale_{d}"]) for d in detectors])
+    mix = (np.array([float(row[f"psd_mix_{d}"]) for d in detectors])
+           if config.psd_shape_mix > 0 else np.zeros(len(detectors)))
     curve = None
     if config.has_families:
         curve = np.array([family(config, d).index(row[f"psd_curve_{d}"]) if family(config, d)
-                          else -1 for d in DETECTORS])
+                          else -1 for d in detectors])
     distortion = None
     if config.psd_distortion > 0:
-        distortion = np.array([json.loads(row[f"psd_distortion_{d}"]) for d in DETECTORS])
+        distortion = np.array([json.loads(row[f"psd_distortion_{d}"]) for d in detectors])
     return NoiseCondition(scale=scale, mix=mix, curve=curve, distortion=distortion)
 
 

@@ -25,7 +25,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from preprocess.errors import ignore_interrupt
-from preprocess.layout import DETECTORS, N_TIME, SAMPLE_RATE, SPLITS, label_file, sample_path
+from preprocess.layout import N_TIME, SAMPLE_RATE, SPLITS, label_file, sample_path
 from preprocess.outputs import check_writable, claim_dir, owner_kind
 from preprocess.provenance import (
     atomic_path,
@@ -83,7 +83,7 @@ def _worker(args: tuple[SimulationConfig, Path, Task]) -> list[dict]:
 
 
 PROGRESS_DIR = ".simulation-chunks"  # records of finished chunks while a run is incomplete
-SAMPLE_BYTES = 3 * N_TIME * 8 + 128  # one float64 .npy sample with its header
+SAMPLE_BYTES = 3 * N_TIME * 8 + 128  # one float64 .npy sample of 3 detectors with its header
 BLOCK = 4096  # file-system block: a sample file takes whole blocks
 ROW_BYTES = 800  # one row of injections.csv and the label tables, generously
 
@@ -203,7 +203,7 @@ def _write_tables(config: SimulationConfig, out: Path, rows: list[dict]) -> None
     _write_csv(label_file(out, "test"), test.assign(target=0.5))
     _write_csv(out / "injections.csv", table)
     psd = pd.DataFrame({"frequency": np.fft.rfftfreq(N_TIME, 1.0 / SAMPLE_RATE)})
-    for detector, values in zip(DETECTORS, sample_psds(config), strict=True):
+    for detector, values in zip(config.detectors, sample_psds(config), strict=True):
         psd[detector] = values
     _write_csv(out / "psd.csv", psd)
 
@@ -255,7 +255,7 @@ def simulate(
             "config_hash": config_hash(config.to_dict()),
             "seed": config.seed,
             "n_samples": {"train": config.n_train, "test": config.n_test},
-            "detectors": list(DETECTORS),
+            "detectors": list(config.detectors),
             "versions": library_versions(),
         },
     )

@@ -46,11 +46,19 @@ SIGNAL_COLUMNS = (  # injections.csv columns after id, split, target (NaN for no
 INJECTION_COLUMNS = ("id", "split", "target", *SIGNAL_COLUMNS)  # of a stationary, clean run
 
 
+def signal_columns(config: SimulationConfig) -> tuple[str, ...]:
+    """``SIGNAL_COLUMNS`` with one ``snr_<det>`` per detector of ``config``."""
+    snrs = tuple(f"snr_{d}" for d in config.detectors)
+    return (*SIGNAL_COLUMNS[:-len(DETECTORS) - 1], *snrs, "snr_network")
+
+
 def injection_columns(config: SimulationConfig) -> tuple[str, ...]:
-    """``injections.csv`` columns: ``INJECTION_COLUMNS``, then the noise condition's
-    (``psd_scale_<det>``, ``psd_mix_<det>``) and the glitches' when ``config`` makes them."""
+    """``injections.csv`` columns: ``INJECTION_COLUMNS`` (with ``config``'s detectors), then
+    the noise condition's (``psd_scale_<det>``, ...) and the glitches' when ``config`` makes
+    them."""
     glitches = GLITCH_COLUMNS if config.has_glitches else ()
-    return (*INJECTION_COLUMNS, *condition_columns(config), *glitches)
+    return ("id", "split", "target", *signal_columns(config), *condition_columns(config),
+            *glitches)
 
 
 def split_size(config: SimulationConfig, split: str) -> int:
@@ -110,7 +118,7 @@ def noise_psds(config: SimulationConfig) -> np.ndarray:
 
 def sample_psds(config: SimulationConfig) -> np.ndarray:
     """PSDs ``(3, 2049)`` on the rFFT grid of one 2-s sample (what ``psd.csv`` holds)."""
-    names = tuple(config.psd_names[d] for d in DETECTORS)
+    names = tuple(config.psd_names[d] for d in config.detectors)
     return detector_psds(
         names, N_TIME, config.noise_f_low, config.seismic_f_low, config.seismic_slope
     )
@@ -120,7 +128,7 @@ def sample_psds(config: SimulationConfig) -> np.ndarray:
 def observing_psds(config: SimulationConfig) -> tuple[np.ndarray, np.ndarray]:
     """Observing-run curves rescaled to the design sensitivity (``match_sensitivity``): on
     the sample grid ``(3, 2049)`` and on the long noise grid, extended below like the design."""
-    names = tuple(config.observing_psd_names[d] for d in DETECTORS)
+    names = tuple(config.observing_psd_names[d] for d in config.detectors)
     curves = detector_psds(
         names, N_TIME, config.noise_f_low, config.seismic_f_low, config.seismic_slope
     )
@@ -134,7 +142,7 @@ def family_psds(config: SimulationConfig, detector: str) -> tuple[np.ndarray, np
     """Each curve of ``detector``'s family, rescaled to its design curve's sensitivity: on the
     sample grid ``(C, 2049)`` and on the long noise grid (empty when it has no family)."""
     names = family(config, detector)
-    index = DETECTORS.index(detector)
+    index = config.detectors.index(detector)
     design = sample_psds(config)[index : index + 1]
     short = [match_sensitivity(design, detector_psds(
         (name,), N_TIME, config.noise_f_low, config.seismic_f_low, config.seismic_slope))[0]
@@ -157,7 +165,7 @@ def _observing(config: SimulationConfig, condition: NoiseCondition) -> tuple[np.
     or each detector's draw from its family."""
     short, long = (np.array(a) for a in observing_psds(config))
     if condition.curve is not None:
-        for d, detector in enumerate(DETECTORS):
+        for d, detector in enumerate(config.detectors):
             if condition.curve[d] >= 0:
                 family_short, family_long = family_psds(config, detector)
                 short[d], long[d] = family_short[condition.curve[d]], family_long[
@@ -177,7 +185,7 @@ def condition_psds(
     if condition is None:
         return sample_psds(config), noise_psds(config)
     short, long = _observing(config, condition) if condition.mix.any() else (None, None)
-    unit = NoiseCondition(scale=np.ones(len(DETECTORS)), mix=condition.mix)
+    unit = NoiseCondition(scale=np.ones(len(config.detectors)), mix=condition.mix)
     shape_short = unit.psd(sample_psds(config), short)
     shape_long = unit.psd(noise_psds(config), long)
     if condition.distortion is not None:
@@ -212,7 +220,7 @@ def make_signal(
     h_plus, h_cross, epoch = polarizations(
         params, config.approximant, config.f_lower, REFERENCE_DISTANCE_MPC
     )
-    signal = project(h_plus, h_cross, epoch, params, config.gps_time)
+    signal = project(h_plus, h_cross, epoch, params, config.gps_time, config.detectors)
     snrs = optimal_snr(signal, psd, config.f_lower)
     reference_snr = network_snr(snrs)
     if reference_snr <= 0:
@@ -220,7 +228,7 @@ def make_signal(
     scale = target_snr / reference_snr
     params.distance = REFERENCE_DISTANCE_MPC / scale if scale > 0 else math.inf
     row = params.to_dict()
-    for detector, value in zip(DETECTORS, snrs * scale, strict=True):
+    for detector, value in zip(config.detectors, snrs * scale, strict=True):
         row[f"snr_{detector}"] = float(value)
     row["snr_network"] = network_snr(snrs * scale)
     return signal * scale, row
@@ -229,7 +237,7 @@ def make_signal(
 def simulate_sample(
     config: SimulationConfig, split: str, index: int
 ) -> tuple[np.ndarray, np.ndarray, dict]:
-    """Sample ``index`` of ``split``: ``(strain (3, N_TIME), clean signal (3, N_TIME), row)``.
+    """Sample ``index`` of ``split``: ``(strain (D, N_TIME), clean signal (D, N_TIME), row)``.
 
     ``row`` holds id, split, target and, for a signal, the injection parameters and SNRs
     (NaN for noise-only samples), then the noise condition and glitches when ``config`` makes
@@ -245,12 +253,12 @@ def simulate_sample(
     if target:
         signal, params = make_signal(config, streams[SIGNAL], psd)
     else:
-        signal, params = np.zeros_like(noise), dict.fromkeys(SIGNAL_COLUMNS, math.nan)
+        signal, params = np.zeros_like(noise), dict.fromkeys(signal_columns(config), math.nan)
     row.update(params)
     if condition is not None:
         row.update(condition.columns(config))
     if config.has_glitches:
         glitches = draw_glitches(streams[GLITCH], config)
-        noise = noise + glitch_strain(glitches, psd, config.f_lower)
+        noise = noise + glitch_strain(glitches, psd, config.f_lower, config.detectors)
         row.update(glitch_columns(glitches))
     return noise + signal, signal, row

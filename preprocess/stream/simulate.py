@@ -25,6 +25,7 @@ from typing import Any
 
 from tqdm import tqdm
 
+from preprocess.errors import ignore_interrupt
 from preprocess.outputs import claim_dir
 from preprocess.provenance import config_hash, library_versions, write_json_atomic
 from preprocess.stream.chunk import injection_columns, make_chunk
@@ -166,7 +167,8 @@ def _done_seconds(config: StreamConfig, out: Path, chunks: list[Chunk],
         for chunk in chunks:
             yield _run_chunk(config, out, chunk)
         return
-    with multiprocessing.get_context().Pool(min(workers, len(chunks))) as pool:
+    with multiprocessing.get_context().Pool(min(workers, len(chunks)),
+                                            initializer=ignore_interrupt) as pool:
         yield from pool.imap_unordered(_worker, [(config, out, c) for c in chunks])
 
 

@@ -50,7 +50,7 @@ from scipy.signal.windows import tukey
 from tqdm import tqdm
 
 from pipeline.config import MatchedFilterConfig
-from pipeline.template_bank import (
+from pipeline.search.bank import (
     DF,
     N_FREQ,
     TemplateBank,
