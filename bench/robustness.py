@@ -165,7 +165,9 @@ def simulate_sets(out: Path, args: argparse.Namespace) -> tuple[dict[str, Path],
 def build_caches(out: Path, train: Path, tests: dict[str, Path], variant: tuple[str, str, str],
                  device: str) -> tuple[Path, dict[str, dict[str, Path]]]:
     """Training cache and two caches per test set: whitened with the training PSD (``""``)
-    and with the set's own (``OWN``), all with the variant's normalisation and PSD estimate."""
+    and with the set's own (``OWN``), all with the variant's normalisation. The training PSD
+    is estimated the variant's way; a set's own PSD always today's way (the gated median: the
+    best estimate a search has, whatever the model was trained with)."""
     method, noise, psd = variant
     root = out / "cache" / _slug(f"{method}:{noise}@{psd}")
     options = BuildOptions(progress=False, device=device)
@@ -176,8 +178,8 @@ def build_caches(out: Path, train: Path, tests: dict[str, Path], variant: tuple[
     for name, data in tests.items():
         build_cache(data, "test", root / name, whiten=whiten, options=options,
                     psd_from=root / "train", normalize=normalize)
-        build_cache(data, "test", root / f"{name}-own", whiten=whiten, options=options,
-                    psd_from_split=True, normalize=normalize)
+        build_cache(data, "test", root / f"{name}-own", whiten=PSD_ESTIMATES[""],
+                    options=options, psd_from_split=True, normalize=normalize)
         caches[name] = {"": root / name, OWN: root / f"{name}-own"}
     return root / "train", caches
 

@@ -47,8 +47,8 @@ from preprocess.cache import (
     write_shard,
 )
 from preprocess.config import BuildOptions, CQTConfig, NormalizeConfig, WhitenConfig
-from preprocess.cqt import CQT
 from preprocess.errors import ignore_interrupt
+from preprocess.images import ImageMaker
 from preprocess.layout import (
     DETECTORS,
     N_TIME,
@@ -59,16 +59,14 @@ from preprocess.layout import (
     read_split,
     sample_path,
 )
-from preprocess.normalize import normalizers
 from preprocess.outputs import claim_dir
 from preprocess.provenance import config_hash, library_versions, write_json_atomic
-from preprocess.whiten import Whitener, estimate_psd
+from preprocess.whiten import estimate_psd
 
 logger = logging.getLogger(__name__)
 
 BUILD_FILE = "build.json"  # requested settings, written when a build starts
 PSD_FROM_HINT = "pass --psd-from CACHE to whiten with the PSD of a cache built earlier"
-FLOAT16_MAX = 65504.0
 
 
 @dataclass
@@ -246,51 +244,6 @@ def _shard_batches(start: int, stop: int, batch_size: int) -> list[list[int]]:
     return [list(range(i, min(i + batch_size, stop))) for i in range(start, stop, batch_size)]
 
 
-def _float16_problem(low: float, high: float, flushed: float, where: str) -> str:
-    """Why images of range ``[low, high]``, of which a share ``flushed`` float16 turns into 0,
-    cannot be stored, or "" (overflow to inf, or more than 0.1% of values lost to 0)."""
-    largest = max(abs(low), abs(high))
-    if not math.isfinite(largest) or largest >= FLOAT16_MAX:
-        return (f"{where}: CQT values overflow float16 (max {largest:.3g}); use --cqt-scaling "
-                "log or a larger --raw-scale")
-    if flushed > 1e-3:
-        return f"{where}: {flushed:.1%} of CQT values underflow float16"
-    return ""
-
-
-class _ShardComputer:
-    """Whitening + CQT (+ per-sample normalisation) on the device for batches of raw samples."""
-
-    def __init__(self, psd: np.ndarray | None, whiten: WhitenConfig, cqt: CQTConfig,
-                 device: torch.device, normalize: NormalizeConfig = NormalizeConfig(),
-                 n_detectors: int = len(DETECTORS)):
-        self.device = device
-        self.cqt = CQT(cqt).to(device)
-        level, rows = normalizers(normalize, whiten, self.cqt)
-        self.whitener = Whitener(psd, whiten, level).to(device)  # sample-psd divides spectra
-        self.rows = rows.to(device)  # row-median divides |CQT| rows
-        self.image_shape = self.cqt.image_shape(n_detectors, whiten.n_time)
-
-    @torch.inference_mode()
-    def __call__(self, samples: torch.Tensor, where: str) -> np.ndarray:
-        """``(B, 3, N)`` float32 -> float16 images ``(B, 3, F, T)``.
-
-        The float16 checks are computed on the device with the images, and both come back in
-        one transfer: a GPU is waited for once per batch.
-        """
-        white = self.whitener(samples.to(self.device, non_blocking=True))
-        images = self.cqt.scale(self.rows(self.cqt.magnitudes(white)))
-        stored = images.half()
-        low, high = torch.aminmax(images)
-        flushed = ((stored == 0) & (images != 0)).sum()  # values float16 turns into 0
-        stats = torch.stack([low, high, flushed.float() / max(images.numel(), 1)])
-        host, stats = devices.to_host(stored, stats)
-        problem = _float16_problem(*stats.tolist(), where)
-        if problem:
-            raise ValueError(problem)
-        return host.numpy()
-
-
 def build_cache(
     data: str | Path,
     split: str,
@@ -356,7 +309,7 @@ def build_cache(
     _start(out, config, info, psd)
 
     report = BuildReport()
-    computer = _ShardComputer(psd, whiten, cqt, device, normalize, len(detectors))
+    computer = ImageMaker(psd, whiten, cqt, device, normalize, len(detectors))
     n_shards = max(1, math.ceil(len(ids) / options.shard_size))
     mine = [k for k in range(n_shards) if k % options.world_size == options.rank]
     todo = []
@@ -435,7 +388,7 @@ def _start(out: Path, config: dict, info: dict, psd: np.ndarray | None) -> None:
 
 def _build_shards(data: Path, split: str, ids: list[str], targets: np.ndarray, out: Path,
                   todo: list[int], config: dict, psd: np.ndarray | None,
-                  computer: _ShardComputer, options: BuildOptions, report: BuildReport) -> float:
+                  computer: ImageMaker, options: BuildOptions, report: BuildReport) -> float:
     """Compute and write the shards in ``todo``; returns samples per second."""
     size = options.shard_size
     ranges = {k: (k * size, min((k + 1) * size, len(ids))) for k in todo}

@@ -391,7 +391,7 @@ def test_batches_reach_the_device_step_uncopied(tmp_path, monkeypatch):
     build-cqt used to copy every batch (``samples[keep]``), losing the pinned memory."""
     _tiny_layout(tmp_path / "data", n=12)
     loaded, computed = [], []
-    real_loader, real_call = build_module._loader, build_module._ShardComputer.__call__
+    real_loader, real_call = build_module._loader, build_module.ImageMaker.__call__
 
     def loader(*args, **kwargs):
         for rows, samples, problems in real_loader(*args, **kwargs):
@@ -403,6 +403,6 @@ def test_batches_reach_the_device_step_uncopied(tmp_path, monkeypatch):
         return real_call(self, samples, where)
 
     monkeypatch.setattr(build_module, "_loader", loader)
-    monkeypatch.setattr(build_module._ShardComputer, "__call__", call)
+    monkeypatch.setattr(build_module.ImageMaker, "__call__", call)
     build_cache(tmp_path / "data", "train", tmp_path / "c", options=QUIET)
     assert len(computed) == 3 and computed == loaded[1:]  # loaded[0]: the PSD estimate

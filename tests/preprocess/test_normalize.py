@@ -9,11 +9,12 @@ import pandas as pd
 import pytest
 import torch
 
-from preprocess.build import _ShardComputer, build_cache
+from preprocess.build import build_cache
 from preprocess.cache import read_manifest
 from preprocess.cli import main
 from preprocess.config import BuildOptions, CQTConfig, NormalizeConfig, WhitenConfig
 from preprocess.dataset import SpectrogramCache
+from preprocess.images import ImageMaker
 from preprocess.layout import load_sample, read_split, sample_path
 from preprocess.normalize import REFERENCE_SAMPLES, SampleLevel, normalizers
 from preprocess.whiten import Whitener, estimate_psd
@@ -93,7 +94,7 @@ def test_without_normalisation_the_level_stays_in_the_image(scaled_layout, tmp_p
 
 
 def _computer(psd, method, whiten=WhitenConfig()):
-    return _ShardComputer(psd, whiten, CQTConfig(), torch.device("cpu"),
+    return ImageMaker(psd, whiten, CQTConfig(), torch.device("cpu"),
                           NormalizeConfig(method=method))
 
 

@@ -166,19 +166,19 @@ def test_clean_noise_whitened_by_the_default_estimate_is_white(glitchy_and_clean
     learns no tilt as "what noise looks like". Whitened by the plain mean they are 20-25%
     off. (Its own PSD is the reference, not ideal white noise: a steep spectrum seen through a
     tapered 2-s window is itself whitened only to ~10% at 25 Hz and ~3% above 40 Hz.)"""
-    from preprocess.build import _ShardComputer
     from preprocess.config import CQTConfig, NormalizeConfig
+    from preprocess.images import ImageMaker
 
     training, samples = glitchy_and_clean
     config = WhitenConfig()
     x = torch.from_numpy(samples / config.raw_scale).float()
 
     def row_means(psd: np.ndarray) -> np.ndarray:
-        computer = _ShardComputer(psd, config, CQTConfig(), torch.device("cpu"),
+        computer = ImageMaker(psd, config, CQTConfig(), torch.device("cpu"),
                                   NormalizeConfig())
         return computer(x, "clean").astype(np.float64).mean(axis=(0, 1, 3))  # (F,)
 
-    frequencies = _ShardComputer(None, WhitenConfig(whiten=False), CQTConfig(),
+    frequencies = ImageMaker(None, WhitenConfig(whiten=False), CQTConfig(),
                                  torch.device("cpu")).cqt.frequencies
     inside = (frequencies > 25) & (frequencies < 480)
     own = row_means(estimate_psd(samples, config))[inside]
