@@ -71,8 +71,8 @@ from pipeline.evaluate import (
     noise_conditions,
     read_predictions,
 )
-from pipeline.search.snippet import run_matched_filter
 from pipeline.predict import predict
+from pipeline.search.snippet import run_matched_filter
 from pipeline.train import fit
 from preprocess.build import build_cache
 from preprocess.config import NORMALIZATIONS, BuildOptions, NormalizeConfig, WhitenConfig

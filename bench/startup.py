@@ -24,6 +24,7 @@ COMMANDS = [
     ("pipeline.cli", ["evaluate", "--help"]),
     ("pipeline.cli", ["baseline", "matched-filter", "--help"]),
     ("pipeline.cli", ["demo", "--help"]),
+    ("pipeline.cli", ["search", "--help"]),
     ("pipeline.cli", ["train"]),  # argument error: --cache is required
     ("preprocess.cli", ["--help"]),
     ("preprocess.cli", ["simulate", "--help"]),

@@ -18,6 +18,8 @@ COMMANDS: commandline.Registry = {
     "evaluate": ("pipeline.commands.evaluate",
                  "ROC AUC, TPR at fixed FPR and efficiency vs SNR of prediction files"),
     "baseline": ("pipeline.commands.baseline", "reference detectors on the same samples"),
+    "search": ("pipeline.commands.search", "network search over continuous strain"),
+    "evaluate-search": ("pipeline.commands.evaluate_search", "sensitive distance vs FAR"),
     "demo": ("pipeline.commands.demo",
              "simulate, build CQT caches, train, predict, run the matched filter and evaluate"),
 }

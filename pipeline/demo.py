@@ -28,8 +28,8 @@ from pipeline.config import (
     TrainConfig,
 )
 from pipeline.evaluate import evaluate, read_predictions, write_report
-from pipeline.search.snippet import run_matched_filter
 from pipeline.predict import predict, write_predictions
+from pipeline.search.snippet import run_matched_filter
 from pipeline.train import fit
 from preprocess.build import SettingsMismatchError, build_cache
 from preprocess.config import BuildOptions

@@ -50,6 +50,7 @@ SIGNATURES: dict[str, tuple[tuple[str, str], ...]] = {
     "stream": (("stream.json", "config_hash"),),
     "search": (("search.json", "filter_hash"),),
     "search-report": (("search_report.json", "searches"),),
+    "network-search": (("search.json", "scoring"),),
 }
 PRODUCER = "gwspec"
 

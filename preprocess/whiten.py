@@ -118,18 +118,28 @@ def estimate_psd(samples: Iterable[np.ndarray], config: WhitenConfig) -> np.ndar
         estimates.append(periodograms(np.stack(batch), config))
     if not estimates:
         raise ValueError("no noise-only samples to estimate the PSD from")
-    stacked = np.concatenate(estimates)  # (S, 3, F)
+    return average_periodograms(np.concatenate(estimates), config) * config.raw_scale**2
+
+
+def average_periodograms(stacked: np.ndarray, config: WhitenConfig,
+                         quiet: bool = False) -> np.ndarray:
+    """The PSD ``(D, F)`` (in the periodograms' units) of tapered 2-s periodograms
+    ``(S, D, F)``: ``power_outliers`` left out, then the gated (``excess_power_gate``) median
+    or mean. ``estimate_psd`` of training noise and a search's running estimate over the
+    windows around a stretch both use it, so stream windows are whitened as training samples
+    were. ``quiet`` logs nothing (a search calls it thousands of times)."""
     outliers = power_outliers(stacked, config)
     if outliers.any():
-        logger.warning("PSD estimate: left out %d of %d noise samples whose band power is over "
-                       "%gx off the median (positions %s)", int(outliers.sum()), len(stacked),
-                       OUTLIER_FACTOR, np.nonzero(outliers)[0][:10].tolist())
+        if not quiet:
+            logger.warning("PSD estimate: left out %d of %d noise samples whose band power is "
+                           "over %gx off the median (positions %s)", int(outliers.sum()),
+                           len(stacked), OUTLIER_FACTOR, np.nonzero(outliers)[0][:10].tolist())
         stacked = stacked[~outliers]
     if not len(stacked):
         raise ValueError("no usable noise-only samples to estimate the PSD from")
     keep = (excess_power_gate(stacked, config) if config.psd_gate
             else np.ones(stacked.shape, dtype=bool))
-    if not keep.all():
+    if not keep.all() and not quiet:
         logger.info("PSD estimate: left out %.2f%% of the sample-band-detector cells (glitch or "
                     "signal power over %g standard deviations)", 100 * (1 - keep.mean()),
                     GATE_SIGMAS)
@@ -140,7 +150,7 @@ def estimate_psd(samples: Iterable[np.ndarray], config: WhitenConfig) -> np.ndar
         psd = np.nanmean(kept, axis=0)
     if not np.isfinite(psd).all():
         raise ValueError("the PSD estimate is not finite; the noise samples hold bad values")
-    return psd * config.raw_scale**2
+    return psd
 
 
 def bandpass_response(config: WhitenConfig) -> np.ndarray:

@@ -1,4 +1,10 @@
-"""``pipeline baseline matched-filter``: score a split with the matched-filter reference."""
+"""``pipeline baseline``: the reference detectors.
+
+- ``matched-filter``: score a split of 2-s samples with the template-bank matched filter;
+- ``matched-filter-search``: the matched-filter search over streams (PyCBC's way: running PSD,
+  FFT correlation of long blocks, chi-squared, coincidence, reweighted SNR, time slides),
+  writing MLGWSC-1 trigger files (``pipeline.search``).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pipeline.config import NOISE_LEVELS, BankConfig, MatchedFilterConfig
+from pipeline.search.config import (
+    PRECISIONS,
+    PSD_PLACEMENTS,
+    STATISTICS,
+    FilterConfig,
+    PSDConfig,
+    RankingConfig,
+    SearchBankConfig,
+    SearchConfig,
+    SlideConfig,
+)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -16,7 +33,7 @@ log = logging.getLogger(__name__)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    """Register ``baseline`` with its one method, ``matched-filter``."""
+    """Register ``baseline`` with its methods, ``matched-filter`` and ``matched-filter-search``."""
     parser = subparsers.add_parser("baseline", help="reference detectors on the same samples",
                                    description=__doc__)
     methods = parser.add_subparsers(dest="method", required=True)
@@ -47,6 +64,112 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     mf.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     mf.add_argument("--no-progress", action="store_true", help="no progress bar")
     mf.set_defaults(func=run)
+    add_search_parser(methods)
+
+
+def add_search_parser(methods: argparse._SubParsersAction) -> None:
+    """Register ``matched-filter-search`` with every option of ``SearchConfig``."""
+    ms = methods.add_parser("matched-filter-search", description=__doc__,
+                            help="matched-filter search over streams (MLGWSC-1 trigger files)")
+    bank, psd, filt = SearchBankConfig(), PSDConfig(), FilterConfig()
+    rank, slides, config = RankingConfig(), SlideConfig(), SearchConfig()
+    ms.add_argument("--strain", type=Path, nargs="+", required=True,
+                    help="strain files or folders (gwspec stream, MLGWSC-1 or GWOSC layouts)")
+    ms.add_argument("--out", type=Path, required=True,
+                    help="search folder (new, empty, or a search to resume)")
+    ms.add_argument("--detectors", nargs="+", default=None,
+                    help="detectors to search (default: every one the files hold)")
+    g = ms.add_argument_group("template bank")
+    g.add_argument("--bank", type=Path, default=None,
+                   help="a bank.hdf of an earlier search to reuse (default: place one)")
+    g.add_argument("--n-templates", type=int, default=bank.n_templates)
+    g.add_argument("--mass-range", type=float, nargs=2, metavar=("MIN", "MAX"),
+                   default=(bank.mass_min, bank.mass_max),
+                   help="detector-frame component masses, Msun (default %(default)s)")
+    g.add_argument("--spin-max", type=float, default=bank.spin_max,
+                   help="aligned spins in [-x, x] (default %(default)s)")
+    g.add_argument("--f-lower", type=float, default=bank.f_lower,
+                   help="Hz: templates and overlaps start here (default %(default)s)")
+    g.add_argument("--bank-seed", type=int, default=bank.seed)
+    g = ms.add_argument_group("whitening and filtering")
+    g.add_argument("--psd-span", type=float, default=psd.span,
+                   help="s of data each running median-Welch PSD covers (default %(default)s)")
+    g.add_argument("--psd-segment", type=float, default=psd.segment,
+                   help="s per Welch segment (default %(default)s)")
+    g.add_argument("--psd-placement", choices=PSD_PLACEMENTS, default=psd.placement,
+                   help="the span ends where the stretch ends (preceding) or is centred on it "
+                        "(default %(default)s)")
+    g.add_argument("--psd", type=Path, default=None,
+                   help="a fixed PSD instead: CSV frequency,<det>,... (one-sided, 1/Hz)")
+    g.add_argument("--block", type=float, default=filt.block,
+                   help="s per FFT block (default %(default)s)")
+    g.add_argument("--precision", choices=PRECISIONS, default=filt.precision,
+                   help="of the correlation FFTs (default %(default)s)")
+    g.add_argument("--snr-threshold", type=float, default=filt.snr_threshold,
+                   help="single-detector SNR of a trigger (default %(default)s)")
+    g.add_argument("--cluster-window", type=float, default=filt.cluster_window,
+                   help="s: per template, the loudest trigger of a run (default %(default)s)")
+    g.add_argument("--chisq-bins", type=int, default=filt.chisq_bins,
+                   help="p bins of Allen's chi-squared, 2p-2 dof (default %(default)s)")
+    g = ms.add_argument_group("ranking and background")
+    g.add_argument("--statistic", nargs="+", choices=STATISTICS, default=list(rank.statistics),
+                   help="ranking statistic(s), one trigger set each (default %(default)s)")
+    g.add_argument("--coinc-margin", type=float, default=rank.coinc_margin,
+                   help="s added to the light-travel time (default %(default)s)")
+    g.add_argument("--candidate-window", type=float, default=rank.cluster_window,
+                   help="s: the loudest candidate keeps others this close out (default "
+                        "%(default)s)")
+    g.add_argument("--var", type=float, default=rank.var,
+                   help="s: MLGWSC-1's var of every trigger (default %(default)s)")
+    slides_group = g.add_mutually_exclusive_group()
+    slides_group.add_argument("--slides", type=int, default=slides.count,
+                              help="time slides 1..N for the background (default %(default)s)")
+    slides_group.add_argument("--background-duration", type=float,
+                              default=slides.background_duration,
+                              help="s of background wanted instead of a slide count")
+    g.add_argument("--slide-step", type=float, default=slides.step,
+                   help="s: slide k shifts detector i by k * step * i (default %(default)s)")
+    g = ms.add_argument_group("reading")
+    g.add_argument("--dq-bits", nargs="+", default=list(config.dq_bits),
+                   help="GWOSC DQ bits that must be on (default %(default)s)")
+    g.add_argument("--min-duration", type=float, default=config.min_duration,
+                   help="s: shorter common segments are skipped (default %(default)s)")
+    g.add_argument("--max-duration", type=float, default=config.max_duration,
+                   help="s: longer segments are searched in pieces (default %(default)s)")
+    g.add_argument("--skip-bad", action="store_true",
+                   help="skip a segment holding NaN or implausible values")
+    ms.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    ms.add_argument("--no-progress", action="store_true", help="no progress bar")
+    ms.set_defaults(func=run_search_command)
+
+
+def search_config(args: argparse.Namespace) -> SearchConfig:
+    """The ``SearchConfig`` of parsed ``matched-filter-search`` arguments."""
+    bank = SearchBankConfig(n_templates=args.n_templates, mass_min=args.mass_range[0],
+                            mass_max=args.mass_range[1], spin_max=args.spin_max,
+                            f_lower=args.f_lower, seed=args.bank_seed)
+    psd = PSDConfig(span=args.psd_span, segment=args.psd_segment,
+                    placement=args.psd_placement, file=str(args.psd or ""))
+    return SearchConfig(
+        filter=FilterConfig(bank=bank, psd=psd, block=args.block, precision=args.precision,
+                            snr_threshold=args.snr_threshold,
+                            cluster_window=args.cluster_window, chisq_bins=args.chisq_bins),
+        ranking=RankingConfig(statistics=tuple(args.statistic), coinc_margin=args.coinc_margin,
+                              cluster_window=args.candidate_window, var=args.var),
+        slides=SlideConfig(step=args.slide_step, count=args.slides,
+                           background_duration=args.background_duration),
+        detectors=tuple(args.detectors or ()), dq_bits=tuple(args.dq_bits),
+        min_duration=args.min_duration, max_duration=args.max_duration,
+        skip_bad=args.skip_bad)
+
+
+def run_search_command(args: argparse.Namespace) -> int:
+    """Run (or resume) the search and rank it."""
+    from pipeline.search.mf_search import run_search
+
+    run_search(args.strain, args.out, search_config(args), bank=args.bank,
+               workers=args.workers, progress=not args.no_progress)
+    return 0
 
 
 def load_psd(path: Path) -> np.ndarray:

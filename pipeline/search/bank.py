@@ -1,4 +1,21 @@
-"""A stochastic template bank of aligned-spin IMRPhenomD waveforms on the 2-s rFFT grid.
+"""Stochastic template banks of aligned-spin IMRPhenomD waveforms: the 2-s one and the search's.
+
+**The snippet bank** (``build_bank``, ``TemplateBank``: ``pipeline baseline matched-filter``)
+lives on the 2-s rFFT grid of a G2Net sample, as follows. **The search bank**
+(``build_search_bank``, ``SearchBank``: ``pipeline baseline matched-filter-search``) draws its
+candidates from the same prior and places them the same way (``farthest_point``), but its
+templates are not cut: each is the frequency-domain waveform (``SimInspiralChooseFDWaveform``,
+h+ face-on) from ``f_lower`` to the ringdown, merger near t = 0, generated on whatever grid a
+filter block needs (``SearchBank.spectra``), and its matches are measured on a 16-s grid
+against the simulator's design PSD of the first detector. Its minimal match is checked
+independently by ``bank_matches``: the best match of fresh draws from the prior (another seed)
+against the placed bank. Measured for the default 200 templates (2000 candidates, about 150 s
+on one core): covering match 0.919 over the candidates; over 200 fresh draws, minimum 0.866,
+1st percentile 0.877, 10th 0.941, median 0.972 (``bench/search.py`` prints it for its bank).
+A search bank is saved as ``bank.hdf`` in the search folder (``save_search_bank``) and can be
+given to another search (``--bank``).
+
+The snippet bank:
 
 Templates are made in the time domain by lalsimulation (``SimInspiralChooseTDWaveform``, face-on
 so that h+ alone carries the (2, 2) mode; the complex SNR covers the phase), cut to

@@ -196,3 +196,86 @@ class EvaluateSearchConfig:
                              "or volume")
         if self.distance_max < 0 or self.found_far_per_month <= 0:
             raise ValueError("distance_max must be >= 0 and found_far_per_month > 0")
+
+
+@dataclass(frozen=True)
+class NetworkSearchConfig:
+    """One network search over streams (``pipeline.search.net_search``): windows, PSD, slides,
+    inference, and the ranking of window scores into triggers.
+
+    ``RANKING`` names the settings applied to stored scores at the end of every run (they may
+    change between runs of one folder); the others make the scores.
+    """
+
+    RANKING = frozenset({"integrate", "cluster_window", "var", "merger_offset"})
+
+    window_seconds: float = 2.0  # s: the model's window (its training samples' length)
+    stride: float = 0.5  # s between window starts (chosen by measurement: bench/search.py)
+    psd: str = "running"  # "running": the training estimator over the data around each block
+    # of windows; "training": the training cache's own PSD, for every window
+    psd_span: float = 256.0  # s of data the running PSD is the median over
+    psd_placement: str = "preceding"  # the span ends where the block ends, or is "centred"
+    psd_update: float = 16.0  # s: the running PSD is estimated anew every this many seconds
+    slides: SlideConfig = field(default_factory=SlideConfig)  # step: a multiple of stride
+    slides_per_file: int = 16  # slides scored and stored together (the unit of resuming)
+    batch_size: int = 256  # windows per forward pass
+    device: str = "auto"  # auto (cuda:LOCAL_RANK when there is a GPU), cpu, cuda[:N]
+    amp: bool | None = None  # autocast (None: on for CUDA); scores stay float32
+    tta: bool = False  # also score with H1 <-> L1 exchanged and average
+    integrate: int = 1  # windows each score is averaged over (1: none)
+    cluster_window: float = 8.0  # s: the loudest trigger within this keeps the others out
+    merger_offset: float = 1.55  # s from a window's start to the trigger time: the middle of
+    # the training simulator's merger range (1.2-1.9 s)
+    var: float = 0.6  # s: MLGWSC-1's var, half that range plus half a stride
+    detectors: tuple[str, ...] = ()  # read from the model; here only for the record
+    dq_bits: tuple[str, ...] = ("DATA", "CBC_CAT1")  # GWOSC seconds analysed (readers)
+    min_duration: float = 64.0  # s: shorter common segments are skipped (readers)
+    max_duration: float = 1024.0  # s per piece: its window images are held in memory
+    skip_bad: bool = False  # skip a piece holding NaN or implausible values instead of stopping
+
+    def __post_init__(self) -> None:
+        for name in ("detectors", "dq_bits"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+        if isinstance(self.slides, dict):
+            object.__setattr__(self, "slides", SlideConfig(**self.slides))
+        if self.psd not in ("running", "training"):
+            raise ValueError(f"psd {self.psd!r}: expected running or training")
+        if self.psd_placement not in PSD_PLACEMENTS:
+            raise ValueError(f"psd placement {self.psd_placement!r}: expected one of "
+                             f"{', '.join(PSD_PLACEMENTS)}")
+        if self.stride <= 0 or self.window_seconds <= 0 or self.psd_update <= 0:
+            raise ValueError("stride, window_seconds and psd_update must be > 0 s")
+        if self.psd_span < 8:
+            raise ValueError(f"psd_span must be at least 8 s, got {self.psd_span:g}")
+        if self.integrate < 1 or self.batch_size < 1 or self.slides_per_file < 1:
+            raise ValueError("integrate, batch_size and slides_per_file must be >= 1")
+        if self.cluster_window <= 0 or self.var <= 0:
+            raise ValueError("cluster_window and var must be > 0 s")
+
+    @property
+    def window_samples(self) -> int:
+        return int(round(self.window_seconds * 2048))
+
+    @property
+    def stride_samples(self) -> int:
+        return int(round(self.stride * 2048))
+
+    def check_slides(self, n_detectors: int) -> None:
+        """A slide step must be whole strides (slides pair windows) and longer than a window
+        plus the light-travel time (no window meets its own zero-lag partner)."""
+        if not self.slides.count and not self.slides.background_duration:
+            return
+        ratio = self.slides.step / self.stride
+        if abs(ratio - round(ratio)) > 1e-9:
+            raise ValueError(f"slide step {self.slides.step:g} s must be a whole number of "
+                             f"strides ({self.stride:g} s)")
+        if self.slides.step <= self.window_seconds + 0.03:
+            raise ValueError(f"slide step {self.slides.step:g} s must be longer than a window "
+                             f"({self.window_seconds:g} s) plus the light-travel time")
+
+    def to_dict(self) -> dict[str, Any]:
+        return _listed(asdict(self))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> NetworkSearchConfig:
+        return cls(**data)

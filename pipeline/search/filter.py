@@ -13,7 +13,8 @@ Per block and detector (``BlockFilter``), with ``d(f) = dt * rfft(x * taper)`` (
 of 1e-20), ``S(f)`` the PSD of the stretch (``psd.py``) on the block's grid and ``h_k(f)`` the
 templates (``bank.SearchBank.spectra``), over ``f_lower <= f < Nyquist``:
 
-    sigma_k^2 = 4 df sum |h_k|^2 / S,     z_k(t_j) = (4 df / sigma_k) sum_f d conj(h_k) / S e^{2 pi i f t_j}
+    sigma_k^2 = 4 df sum_f |h_k|^2 / S
+    z_k(t_j) = (4 df / sigma_k) sum_f d conj(h_k) / S exp(2 pi i f t_j)
 
 one inverse FFT of length N per template; noise gives ``E|z|^2 = 2`` and a signal matching
 template k with optimal SNR rho gives ``|z| = rho`` at its merger time. The whitened data is

@@ -27,7 +27,7 @@ import multiprocessing
 import os
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +46,7 @@ from pipeline.search.bank import (
 from pipeline.search.coinc import light_travel_time, segment_candidates
 from pipeline.search.config import SearchConfig
 from pipeline.search.filter import BlockFilter, padding
-from pipeline.search.inspiral import analysed_span, filter_segment, pad_samples
+from pipeline.search.inspiral import filter_segment, pad_samples
 from pipeline.search.psd import FixedPSD, load_psd_file
 from pipeline.search.triggers import read_segment, write_segment, write_trigger_file
 from preprocess.errors import ignore_interrupt
@@ -79,6 +79,23 @@ def plan_pieces(strain: StrainSet, report: ReadReport) -> list[Piece]:
     return pieces
 
 
+def usable(pieces: list[Piece], pads: tuple[float, float], config: SearchConfig,
+           report: ReadReport) -> list[Piece]:
+    """The pieces long enough to leave analysed time after the padding (and for a PSD);
+    shorter ones (the tail of a segment cut at ``max_duration``) are counted as short."""
+    shortest = (sum(pads) + max(1.0, config.filter.psd.segment)) * SAMPLE_RATE
+    kept = [(a, b) for a, b in pieces if b - a >= shortest]
+    for a, b in pieces:
+        if b - a < shortest:
+            report.short += 1
+            report.short_seconds += (b - a) / SAMPLE_RATE
+            log.info("skipped a %g-s segment: shorter than the padding", (b - a) / SAMPLE_RATE)
+    if not kept:
+        raise ValueError(f"no segment is longer than the {sum(pads):g} s of padding the "
+                         "search needs (the longest template, the PSD and the tapers)")
+    return kept
+
+
 def piece_name(piece: Piece) -> str:
     a, b = piece
     return f"{a / SAMPLE_RATE:.0f}-{(b - a) / SAMPLE_RATE:g}.h5"
@@ -88,14 +105,17 @@ def _resolve_bank(out: Path, config: SearchConfig, bank: SearchBank | str | Path
                   detector: str) -> SearchBank:
     """The folder's bank, else the given one, else a new one; saved as ``out/bank.hdf``."""
     path = out / BANK_FILE
+    if isinstance(bank, str | Path):
+        bank = load_search_bank(bank)
     if path.is_file():
         found = load_search_bank(path)
         if bank is None and found.config != config.filter.bank:
             raise SettingsMismatchError(f"{out}: its bank was placed with other settings; use "
                                         "another --out or the same bank settings")
+        if bank is not None and not np.array_equal(bank.params, found.params):
+            raise SettingsMismatchError(f"{out}: holds a search with another bank; use "
+                                        "another --out or the same --bank")
         return found
-    if isinstance(bank, str | Path):
-        bank = load_search_bank(bank)
     if bank is None:
         bank = build_search_bank(config.filter.bank,
                                  placement_psd(config.filter.bank, _design_name(detector)))
@@ -175,20 +195,26 @@ def _jobs(jobs: list[tuple[Path, Piece, str]], workers: int, init_args: tuple,
             yield record
 
 
-def run_search(strain: str | Path | Sequence[str | Path], out: str | Path,
-               config: SearchConfig | None = None, *, bank: SearchBank | str | Path | None = None,
-               workers: int | None = None, progress: bool = True) -> Path:
-    """Filter ``strain`` (files or folders) into ``out`` and rank it (module docstring)."""
-    config = config or SearchConfig()
-    out = Path(out)
-    workers = (os.cpu_count() or 1) if workers is None else workers
-    if workers < 1:
-        raise ValueError(f"workers must be >= 1, got {workers}")
-    paths = tuple(str(p) for p in ([strain] if isinstance(strain, str | Path) else strain))
-    claim_dir(out, KIND)
-    options = read_options(config)
+@dataclass
+class Plan:
+    """What a run filters: the resolved configuration, the files, bank and segments."""
+
+    config: SearchConfig  # detectors and bank resolved
+    paths: tuple[str, ...]
+    bank: SearchBank
+    pieces: list[Piece]
+    filter_hash: str
+    fixed: FixedPSD | None  # a PSD file's, or None for the running estimate
+    report: ReadReport
+
+
+def plan_search(strain: Sequence[str | Path], out: Path, config: SearchConfig,
+                bank: SearchBank | str | Path | None) -> Plan:
+    """Read the files, resolve detectors and bank, cut the segments and record (or check)
+    ``search.json``."""
+    paths = tuple(str(p) for p in strain)
     report = ReadReport()
-    strain_set = StrainSet(paths, config.detectors or None, options)
+    strain_set = StrainSet(paths, config.detectors or None, read_options(config))
     detectors = strain_set.detectors
     if len(detectors) < 2:
         raise StreamError(strain_set.files[0], f"holds one detector ({detectors[0]}); a "
@@ -197,10 +223,10 @@ def run_search(strain: str | Path | Sequence[str | Path], out: str | Path,
     fixed = None
     if config.filter.psd.file:
         fixed = FixedPSD(*load_psd_file(config.filter.psd.file, detectors))
-    pieces = plan_pieces(strain_set, report)
     bank = _resolve_bank(out, config, bank, detectors[0])
     config = replace(config, filter=replace(config.filter, bank=bank.config))
     pads = padding(bank, config.filter)
+    pieces = usable(plan_pieces(strain_set, report), pads, config, report)
     longest = float(bank.durations.max()) + max(light_travel_time(a, b) for a in detectors
                                                 for b in detectors if a != b)
     slide_plan.check_step(config.slides.step, longest + config.ranking.coinc_margin,
@@ -211,20 +237,34 @@ def run_search(strain: str | Path | Sequence[str | Path], out: str | Path,
     filter_hash = config_hash(settings)
     _record(out, settings, {"filter_hash": filter_hash, "bank": bank.summary(),
                             "padding_s": list(pads), "files": list(paths)})
+    return Plan(config, paths, bank, pieces, filter_hash, fixed, report)
+
+
+def run_search(strain: str | Path | Sequence[str | Path], out: str | Path,
+               config: SearchConfig | None = None, *, bank: SearchBank | str | Path | None = None,
+               workers: int | None = None, progress: bool = True) -> Path:
+    """Filter ``strain`` (files or folders) into ``out`` and rank it (module docstring)."""
+    out = Path(out)
+    workers = (os.cpu_count() or 1) if workers is None else workers
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+    claim_dir(out, KIND)
+    plan = plan_search([strain] if isinstance(strain, str | Path) else strain, out,
+                       config or SearchConfig(), bank)
     (out / "segments").mkdir(exist_ok=True)
-    jobs = [(out / "segments" / piece_name(p), p, filter_hash) for p in pieces
+    jobs = [(out / "segments" / piece_name(p), p, plan.filter_hash) for p in plan.pieces
             if not (out / "segments" / piece_name(p)).is_file()]
-    total = sum(b - a for a, b in pieces) / SAMPLE_RATE
+    total = sum(b - a for a, b in plan.pieces) / SAMPLE_RATE
     pending = sum(b - a for _, (a, b), _ in jobs) / SAMPLE_RATE
     log.info("matched-filter search of %g s (%s) in %d segment(s) into %s: %d to filter, "
-             "%d worker(s), %d templates", total, " ".join(detectors), len(pieces), out,
-             len(jobs), workers, len(bank.params))
-    init_args = (paths, detectors, options, bank, config, fixed)
-    records = []
+             "%d worker(s), %d templates", total, " ".join(plan.config.detectors),
+             len(plan.pieces), out, len(jobs), workers, len(plan.bank.params))
+    init_args = (plan.paths, plan.config.detectors, read_options(plan.config), plan.bank,
+                 plan.config, plan.fixed)
     with tqdm(total=total, initial=total - pending, unit="s", desc="matched-filter search",
               disable=not progress) as bar:
         records = list(_jobs(jobs, workers, init_args, bar))
-    rank_search(out, config, filter_hash, pieces, records, report)
+    rank_search(out, plan.config, plan.filter_hash, plan.pieces, records, plan.report)
     return out
 
 

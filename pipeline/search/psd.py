@@ -67,7 +67,11 @@ class RunningPSD:
         if self.n < 2 * self.length:
             raise ValueError(f"a segment of {self.n / sample_rate:g} s is too short for a PSD "
                              f"of {config.segment:g}-s Welch segments")
-        self.periodograms = welch_periodograms(data, self.length, sample_rate)  # (D, S, F)
+        # float32 periodograms of data at unit scale (strain^2 / Hz would underflow float32)
+        self.scale = np.std(data, axis=-1, keepdims=True)  # (D, 1)
+        self.scale[self.scale == 0] = 1.0
+        self.periodograms = welch_periodograms(data / self.scale, self.length,
+                                               sample_rate)  # (D, S, F)
         self.starts = np.arange(self.periodograms.shape[1]) * (self.length // 2)  # (S,)
         self._cache: tuple[tuple[int, int], np.ndarray] | None = None
 
@@ -95,6 +99,7 @@ class RunningPSD:
             return self._cache[1]
         chosen = self.periodograms[:, first:last]  # (D, n, F)
         psd = np.median(chosen, axis=1).astype(np.float64) / median_bias(chosen.shape[1])
+        psd *= self.scale**2
         self._cache = ((first, last), psd)
         return psd
 

@@ -111,7 +111,9 @@ def score_search(search: SearchFiles, injections: InjectionSet,
                                     * SECONDS_PER_MONTH).tolist(),
                   "distance_mpc": radius.tolist(), "distance_error_mpc": radius_error.tolist()},
         "injections": {"distance": chosen.distance.tolist(), "snr": chosen.snr.tolist(),
-                       "found": (best > x).tolist()},
+                       "found": (best > x).tolist(),
+                       "far_supported": config.found_far_per_month * duration
+                       >= SECONDS_PER_MONTH},
     }
 
 

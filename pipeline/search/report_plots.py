@@ -55,7 +55,9 @@ def plot_found_missed(report: Mapping[str, Any], path: str | Path) -> None:
         y = snr if np.isfinite(snr).any() else np.ones_like(distance)
         ax.scatter(distance[~found], y[~found], s=8, color="tab:red", label="missed")
         ax.scatter(distance[found], y[found], s=8, color="tab:blue", label="found")
-        ax.set(xlabel="luminosity distance (Mpc)", title=f"{search['name']} (FAR {far:g}/month)")
+        flag = "" if shown.get("far_supported", True) else ", unsupported"
+        ax.set(xlabel="luminosity distance (Mpc)",
+               title=f"{search['name']} (FAR {far:g}/month{flag})")
         if np.isfinite(snr).any():
             ax.set(yscale="log", ylabel="optimal network SNR")
         ax.grid(True, which="both", alpha=0.3)

@@ -8,8 +8,9 @@ template over a window the same way), and coincidence then pairs templates acros
 **Segment files** (``segments/<gps>-<seconds>.h5`` of a search folder, the unit of resuming):
 one group per detector with ``time`` (GPS, float64), ``template`` (int32), ``snr`` (|z|,
 float32) and ``chisq`` (reduced, float32); attributes ``gps_start``, ``gps_stop`` (the data
-read), ``analysed_start``, ``analysed_stop`` (where triggers can be), ``detectors`` and
-``filter_hash``, ``cpu_seconds``. Written under a temporary name and renamed: a file there is complete.
+read), ``analysed_start``, ``analysed_stop`` (where triggers can be), ``detectors``,
+``filter_hash`` and ``cpu_seconds``. Written under a temporary name and renamed: a file
+there is complete.
 
 **Trigger files** (MLGWSC-1's submission format, Schäfer et al. 2023): HDF5 with 1-D datasets
 ``time`` (GPS), ``stat`` (ranking statistic, louder is more significant) and ``var`` (s: an

@@ -10,8 +10,8 @@ import pytest
 
 from pipeline.cli import main
 from pipeline.config import BankConfig, MatchedFilterConfig
-from pipeline.search.snippet import MatchedFilter, run_matched_filter
 from pipeline.search.bank import DF, band_mask, build_bank
+from pipeline.search.snippet import MatchedFilter, run_matched_filter
 from preprocess.layout import DETECTORS, N_TIME, SAMPLE_RATE, read_psd, read_split
 from preprocess.simulate.noise import colored_noise, design_psd
 

@@ -28,6 +28,7 @@ COMMANDS = [
     ("pipeline.cli", ["evaluate", "--help"]),
     ("pipeline.cli", ["baseline", "matched-filter", "--help"]),
     ("pipeline.cli", ["demo", "--help"]),
+    ("pipeline.cli", ["search", "--help"]),
     ("pipeline.cli", ["train"]),  # an argument error: --cache is required
     ("pipeline.cli", ["trian", "--cache", "x"]),  # a typo
     ("preprocess.cli", ["--help"]),

@@ -1,0 +1,277 @@
+"""Search benchmark: the matched-filter search, with and without chi-squared reweighting, scored
+as MLGWSC-1 scores a search, beside any other trigger-producing search.
+
+Usage: ``python bench/search.py [--minutes 120] [--glitch-minutes 60] [--n-templates 200]``.
+
+1. ``simulate-stream`` makes two H1-L1 streams (design PSDs, an injection every 24 s, chirp
+   distance 130-350 Mpc; background = noise, foreground = the same noise + injections):
+   ``stationary`` (Gaussian noise) and ``glitch`` (the simulator's three glitch families,
+   ``--glitch-rate`` per hour per detector, SNR 6-60 log-uniform).
+2. The bank is placed once (``--n-templates``) and its minimal match checked on fresh prior
+   draws; every search reuses it.
+3. Each search in ``searches()`` runs on each stream's background with time slides (as many as
+   the data holds, or ``--slides``) and on its foreground at zero lag; ``evaluate-search``
+   scores them side by side: the table at FAR 1, 10 and 100 per month is printed. The
+   matched filter is filtered once per stream; ``snr`` and ``newsnr`` are its two rankings.
+4. The figures of issue 18's targets: the reduced chi-squared of noise triggers (stationary
+   background); the background above a network statistic of 8 with and without reweighting
+   (glitch stream); sine-Gaussian glitches of SNR 20 against template injections of network SNR
+   10 (made here, loudest over the slides); the filtering speed (seconds of strain per CPU
+   second per detector) and the float32 error against float64.
+
+Everything goes under ``--out`` (a temporary folder by default); a second run with the same
+``--out`` reuses the streams, the bank and the finished searches.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pipeline.search.bank import (
+    SearchBank,
+    bank_matches,
+    build_search_bank,
+    load_search_bank,
+    placement_psd,
+    save_search_bank,
+)
+from pipeline.search.coinc import segment_candidates
+from pipeline.search.config import (
+    FilterConfig,
+    RankingConfig,
+    SearchBankConfig,
+    SearchConfig,
+    SlideConfig,
+)
+from pipeline.search.filter import BlockFilter, padding
+from pipeline.search.inspiral import filter_segment, pad_samples
+from pipeline.search.mf_search import run_search
+from pipeline.search.report import SearchFiles, evaluate_searches
+from pipeline.search.slides import max_slides
+from pipeline.search.triggers import read_segment, read_trigger_file
+from preprocess.simulate.glitches import Glitch, glitch_waveform
+from preprocess.simulate.snr import optimal_snr
+from preprocess.stream.config import SAMPLE_RATE, StreamConfig
+from preprocess.stream.noise import colored_noise, stream_psds
+from preprocess.stream.simulate import simulate_stream
+
+DETECTORS = ("H1", "L1")
+GPS = 1238166018
+
+
+@dataclass
+class TriggerSearch:
+    """A search that turns strain folders into MLGWSC-1 trigger files.
+
+    ``run(foreground, background, out, slides)`` returns ``{name: (foreground triggers,
+    background triggers)}``: one entry per ranking it produces.
+    """
+
+    name: str
+    run: Callable[[Path, Path, Path, int], dict[str, tuple[Path, Path]]]
+
+
+def matched_filter(bank: Path, workers: int, n_templates: int) -> TriggerSearch:
+    """The reference search: filtered once per folder, ranked by snr and by newsnr."""
+    def run(foreground: Path, background: Path, out: Path, slides: int) -> dict:
+        config = SearchConfig(filter=FilterConfig(bank=SearchBankConfig(n_templates=n_templates)),
+                              ranking=RankingConfig(statistics=("snr", "newsnr")))
+        run_search(background, out / "background", replace(config,
+                   slides=SlideConfig(count=slides)), bank=bank, workers=workers)
+        run_search(foreground, out / "foreground", config, bank=bank, workers=workers)
+        return {f"MF-{s}": (out / "foreground" / f"zerolag-{s}.hdf",
+                            out / "background" / f"slides-{s}.hdf") for s in ("snr", "newsnr")}
+    return TriggerSearch("matched-filter", run)
+
+
+def searches(args: argparse.Namespace, bank: Path) -> list[TriggerSearch]:
+    """Every search the benchmark compares; the matched filter is the reference."""
+    found = [matched_filter(bank, args.workers, args.n_templates)]
+    # ISSUE 17: append the network search here, e.g. TriggerSearch("network", run) whose run
+    # uses pipeline.search.psd.RunningPSD for whitening and pipeline.search.slides for its
+    # background (the same step and count as the matched filter) and writes its triggers with
+    # pipeline.search.triggers.write_trigger_file.
+    return found
+
+
+def score(trigger_searches: list[TriggerSearch], stream: Path, out: Path,
+          slides: int) -> dict:
+    """Run every search on ``stream`` and score them side by side; returns the report."""
+    files: dict[str, tuple[Path, Path]] = {}
+    for search in trigger_searches:
+        files |= search.run(stream / "foreground", stream / "background", out / search.name,
+                            slides)
+    pairs = [SearchFiles(name, str(fg), str(bg)) for name, (fg, bg) in files.items()]
+    return evaluate_searches(pairs, stream / "injections.hdf", out / "report")
+
+
+def make_stream(out: Path, minutes: int, glitch_rate: float, seed: int, workers: int) -> Path:
+    config = StreamConfig(seed=seed, detectors=DETECTORS, duration=60 * minutes,
+                          glitch_rate=glitch_rate)
+    return simulate_stream(config, out, workers=workers, progress=False)
+
+
+def make_bank(out: Path, n_templates: int) -> tuple[Path, SearchBank, np.ndarray]:
+    path = out / "bank.hdf"
+    config = SearchBankConfig(n_templates=n_templates)
+    psd = placement_psd(config)
+    if not path.is_file():
+        start = time.perf_counter()
+        save_search_bank(build_search_bank(config, psd), path)
+        print(f"bank: {n_templates} templates placed in {time.perf_counter() - start:.0f} s")
+    bank = load_search_bank(path)
+    matches = bank_matches(bank, psd, 300, seed=12345)
+    return path, bank, matches
+
+
+def print_table(report: dict, title: str) -> None:
+    rows = [{"search": s["name"], "FAR/month": r["far_per_month"],
+             "distance (Mpc)": f"{r['distance_mpc']:.1f} ± {r['distance_error_mpc']:.1f}",
+             "found": f"{r['found']}/{s['n_injections']}", "threshold": round(r["threshold"], 2),
+             "supported": r["supported"], "lowest FAR/month": round(s["lowest_far_per_month"], 3)}
+            for s in report["searches"] for r in s["table"]]
+    print(f"\n{title}: background {report['searches'][0]['background_seconds']:.3g} s")
+    print(pd.DataFrame(rows).to_string(index=False))
+
+
+def chisq_of_noise(search: Path) -> tuple[float, int]:
+    """Mean reduced chi-squared and count of every single-detector trigger of a search."""
+    values = [t.chisq for path in sorted((search / "segments").glob("*.h5"))
+              for t in read_segment(path)[0].triggers.values()]
+    chisq = np.concatenate(values)
+    return float(chisq.mean()), len(chisq)
+
+
+def loud_background(path: Path, level: float = 8.0) -> int:
+    return int((read_trigger_file(path)[0]["stat"] > level).sum())
+
+
+def glitch_against_injections(bank: SearchBank, n: int = 8) -> dict:
+    """Sine-Gaussians of SNR 20 in H1 and template injections of network SNR 10 in one stretch
+    of Gaussian noise: per statistic, the loudest candidate holding each glitch over zero lag
+    and every slide, and each injection's zero-lag candidate."""
+    config = SearchConfig(filter=FilterConfig(bank=bank.config))
+    seconds = 60 * (2 * n + 1)
+    length = seconds * SAMPLE_RATE
+    noise = StreamConfig(seed=99, detectors=DETECTORS, injection_spacing=0)
+    data = np.stack([colored_noise(noise, d, GPS * SAMPLE_RATE, length) for d in DETECTORS])
+    psd = stream_psds(noise, length)
+    rng = np.random.default_rng(7)
+    glitch_times = 60.0 * (2 * np.arange(n) + 1) + 0.3
+    injection_times = glitch_times + 60.0
+    for t in glitch_times:
+        f0, q = float(np.exp(rng.uniform(np.log(40), np.log(400)))), float(rng.uniform(4, 20))
+        tau = q / (np.sqrt(2) * np.pi * f0)
+        shape = glitch_waveform(Glitch("sine_gaussian", "H1", t, f0, q, 2 * tau, 20.0, 0.0),
+                                length) * 1e-22
+        data[0] += shape * 20.0 / optimal_snr(shape, psd[0], bank.config.f_lower)
+    spectra = bank.spectra(SAMPLE_RATE / length, length // 2 + 1).astype(np.complex128)
+    for t in injection_times:
+        wave = np.roll(np.fft.irfft(spectra[rng.integers(len(spectra))] * SAMPLE_RATE,
+                                    n=length), int(t * SAMPLE_RATE)) * 1e-22
+        for d in range(2):
+            data[d] += wave * np.sqrt(50.0) / optimal_snr(wave, psd[d], bank.config.f_lower)
+    block_filter = BlockFilter(bank, config.filter, SAMPLE_RATE)
+    pads = pad_samples(padding(bank, config.filter), SAMPLE_RATE)
+    segment = filter_segment(data, GPS, DETECTORS, block_filter, config.filter, pads)
+    span = segment.analysed[1] - segment.analysed[0]
+    out = {}
+    for statistic in ("snr", "newsnr"):
+        ranking = RankingConfig(statistics=(statistic,))
+        zero = segment_candidates(segment, DETECTORS, statistic, ranking, 0, 8.0)
+        slid = pd.concat([segment_candidates(segment, DETECTORS, statistic, ranking, k, 8.0)
+                          for k in range(1, max_slides(span, 8.0, 2) + 1)] + [zero])
+
+        def near(table: pd.DataFrame, t: float) -> float:
+            close = table[(table["time"] > GPS + t - 1) & (table["time"] < GPS + t + 2)]
+            return float(close["stat"].max()) if len(close) else 0.0
+
+        out[statistic] = {"glitch": [near(slid, t) for t in glitch_times],
+                          "injection": [near(zero, t) for t in injection_times]}
+    return out
+
+
+def float_precision(bank: SearchBank) -> dict:
+    """|z| of every template on one 128-s block of Gaussian noise, in float32 and float64."""
+    length = 128 * SAMPLE_RATE
+    noise = StreamConfig(seed=98, detectors=DETECTORS, injection_spacing=0)
+    x = colored_noise(noise, "H1", GPS * SAMPLE_RATE, length) / 1e-20
+    psd = stream_psds(noise, length)[0] / 1e-40
+    results = {}
+    for precision in ("float32", "float64"):
+        block_filter = BlockFilter(bank, FilterConfig(bank=bank.config, precision=precision),
+                                   SAMPLE_RATE)
+        white, inverse = block_filter.whiten(x, psd)
+        white = white.astype(block_filter.complex)
+        z = [np.abs(block_filter.snr(white, inverse, lo, lo + 16)[0])
+             for lo in range(0, len(bank.params), 16)]
+        results[precision] = np.concatenate(z)[:, 16 * SAMPLE_RATE : -8 * SAMPLE_RATE]
+    difference = np.abs(results["float32"] - results["float64"])
+    return {"max_abs_difference": float(difference.max()),
+            "rms_abs_difference": float(np.sqrt(np.mean(difference**2))),
+            "max_snr": float(results["float64"].max())}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--minutes", type=int, default=120, help="stationary stream length")
+    parser.add_argument("--glitch-minutes", type=int, default=60, help="glitch stream length")
+    parser.add_argument("--glitch-rate", type=float, default=30.0,
+                        help="glitches per hour per detector in the glitch stream")
+    parser.add_argument("--n-templates", type=int, default=200)
+    parser.add_argument("--slides", type=int, default=0,
+                        help="time slides (0: as many as the data holds)")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    out = args.out or Path(tempfile.mkdtemp(prefix="bench-search-"))
+    start = time.perf_counter()
+    bank_path, bank, matches = make_bank(out, args.n_templates)
+    print(f"bank: {len(bank.params)} templates, covering match {bank.covering_match:.3f} over "
+          f"its {bank.n_candidates} candidates; 300 fresh prior draws: minimum "
+          f"{matches.min():.3f}, 1st percentile {np.percentile(matches, 1):.3f}, 10th "
+          f"{np.percentile(matches, 10):.3f}, median {np.median(matches):.3f}")
+    reports = {}
+    for name, minutes, rate, seed in (("stationary", args.minutes, 0.0, 1),
+                                      ("glitch", args.glitch_minutes, args.glitch_rate, 2)):
+        stream = make_stream(out / f"{name}-stream", minutes, rate, seed, args.workers)
+        slides = args.slides or max_slides(min(60 * minutes, 4096) - 17, 8.0, 2)
+        reports[name] = score(searches(args, bank_path), stream, out / name, slides)
+        print_table(reports[name], f"{name} stream, {minutes} min, {slides} slides")
+    mf = out / "stationary" / "matched-filter"
+    mean, count = chisq_of_noise(mf / "background")
+    print(f"\nreduced chi-squared of {count} noise triggers (stationary background, threshold "
+          f"5): mean {mean:.3f}")
+    glitch = out / "glitch" / "matched-filter" / "background"
+    loud = {s: loud_background(glitch / f"slides-{s}.hdf") for s in ("snr", "newsnr")}
+    print(f"glitch background above a network statistic of 8: snr {loud['snr']}, newsnr "
+          f"{loud['newsnr']} (x{loud['snr'] / max(loud['newsnr'], 1):.0f} fewer)")
+    ranked = glitch_against_injections(bank)
+    for statistic, values in ranked.items():
+        print(f"{statistic}: SNR-20 sine-Gaussians' loudest candidates "
+              f"{np.round(values['glitch'], 1).tolist()}; network-SNR-10 injections "
+              f"{np.round(values['injection'], 1).tolist()}")
+    speed = json.loads((mf / "background" / "result.json").read_text())["filtering"]
+    print(f"filtering: {speed['strain_seconds_per_cpu_second_per_detector']:.1f} s of strain per "
+          f"CPU second per detector with {len(bank.params)} templates "
+          f"({speed['strain_seconds']:.0f} s of H1-L1 strain, {speed['cpu_seconds']:.0f} CPU s)")
+    precision = float_precision(bank)
+    print(f"float32 vs float64 |z| over {len(bank.params)} templates x 104 s: max difference "
+          f"{precision['max_abs_difference']:.2e}, rms {precision['rms_abs_difference']:.2e} "
+          f"(largest |z| {precision['max_snr']:.1f})")
+    print(f"total {time.perf_counter() - start:.0f} s; everything under {out}")
+
+
+if __name__ == "__main__":
+    main()
