@@ -1,7 +1,8 @@
-"""Search benchmark: the matched-filter search, with and without chi-squared reweighting, scored
-as MLGWSC-1 scores a search, beside any other trigger-producing search.
+"""Search benchmark: the matched-filter search, with and without chi-squared reweighting, and the
+network search, scored as MLGWSC-1 scores a search, side by side.
 
-Usage: ``python bench/search.py [--minutes 120] [--glitch-minutes 60] [--n-templates 200]``.
+Usage: ``python bench/search.py [--minutes 120] [--glitch-minutes 60] [--n-templates 200]
+[--network RUN/best.pt] [--glitch-network RUN/best.pt] [--strides 0.5 1.0]``.
 
 1. ``simulate-stream`` makes two H1-L1 streams (design PSDs, an injection every 24 s, chirp
    distance 130-350 Mpc; background = noise, foreground = the same noise + injections):
@@ -18,6 +19,13 @@ Usage: ``python bench/search.py [--minutes 120] [--glitch-minutes 60] [--n-templ
    (glitch stream); sine-Gaussian glitches of SNR 20 against template injections of network SNR
    10 (made here, loudest over the slides); the filtering speed (seconds of strain per CPU
    second per detector) and the float32 error against float64.
+
+5. With ``--network`` (a model trained on 2-s samples of the stream's detectors), the network
+   search (``pipeline search``) on the stationary stream at each ``--strides`` value, with the
+   same slides as the matched filter; with ``--glitch-network`` (a model trained on the
+   README's recipe for real noise), on the glitch stream. Its speed: seconds of strain per
+   second, zero lag (images and inference) and per slide (inference only), against a naive
+   loop that makes and scores every window one at a time.
 
 Everything goes under ``--out`` (a temporary folder by default); a second run with the same
 ``--out`` reuses the streams, the bank and the finished searches.
@@ -48,6 +56,7 @@ from pipeline.search.bank import (
 from pipeline.search.coinc import segment_candidates
 from pipeline.search.config import (
     FilterConfig,
+    NetworkSearchConfig,
     RankingConfig,
     SearchBankConfig,
     SearchConfig,
@@ -56,6 +65,7 @@ from pipeline.search.config import (
 from pipeline.search.filter import BlockFilter, padding
 from pipeline.search.inspiral import filter_segment, pad_samples
 from pipeline.search.mf_search import run_search
+from pipeline.search.net_search import run_network_search
 from pipeline.search.report import SearchFiles, evaluate_searches
 from pipeline.search.slides import max_slides
 from pipeline.search.triggers import read_segment, read_trigger_file
@@ -94,14 +104,56 @@ def matched_filter(bank: Path, workers: int, n_templates: int) -> TriggerSearch:
     return TriggerSearch("matched-filter", run)
 
 
-def searches(args: argparse.Namespace, bank: Path) -> list[TriggerSearch]:
-    """Every search the benchmark compares; the matched filter is the reference."""
+def network(checkpoints: list[Path], stride: float) -> TriggerSearch:
+    """The network search at ``stride``: slides on the background, zero lag on the
+    foreground, the matched filter's slide step."""
+    def run(foreground: Path, background: Path, out: Path, slides: int) -> dict:
+        config = NetworkSearchConfig(stride=stride, max_duration=4096.0,
+                                     slides=SlideConfig(step=8.0, count=slides))
+        run_network_search(background, checkpoints, out / "background", config,
+                           progress=False)
+        run_network_search(foreground, checkpoints, out / "foreground",
+                           replace(config, slides=SlideConfig(step=8.0)), progress=False)
+        return {f"network-{stride:g}s": (out / "foreground" / "zerolag-network.hdf",
+                                         out / "background" / "slides-network.hdf")}
+    return TriggerSearch(f"network-{stride:g}s", run)
+
+
+def searches(args: argparse.Namespace, bank: Path, stream: str) -> list[TriggerSearch]:
+    """Every search the benchmark compares on ``stream``; the matched filter is the
+    reference."""
     found = [matched_filter(bank, args.workers, args.n_templates)]
-    # ISSUE 17: append the network search here, e.g. TriggerSearch("network", run) whose run
-    # uses pipeline.search.psd.RunningPSD for whitening and pipeline.search.slides for its
-    # background (the same step and count as the matched filter) and writes its triggers with
-    # pipeline.search.triggers.write_trigger_file.
+    checkpoints = args.network if stream == "stationary" else args.glitch_network
+    strides = args.strides if stream == "stationary" else args.strides[:1]
+    found += [network(checkpoints, stride) for stride in strides if checkpoints]
     return found
+
+
+def naive_rate(stream: Path, checkpoints: list[Path], n: int = 100) -> float:
+    """Windows per second of a per-window loop: each window's images made alone (whitened by
+    the training PSD) and scored alone, as a snippet classifier would be run over a stream."""
+    import torch
+
+    from pipeline.precision import Precision
+    from pipeline.search.network import NetworkModels
+    from preprocess.images import ImageMaker
+    from preprocess.stream.config import ReadOptions
+    from preprocess.stream.readers import ReadReport, StrainSet
+
+    network = NetworkModels.load(checkpoints, Precision(torch.device("cpu")))
+    strain = StrainSet((str(stream / "foreground"),), network.detectors,
+                       ReadOptions(max_duration=512))
+    a, b = next(iter(strain.segments(ReadReport())))
+    data = strain.checked(a, a + (n + 3) * SAMPLE_RATE // 2) / network.whiten.raw_scale
+    maker = ImageMaker(network.training_psd, network.whiten, network.cqt, torch.device("cpu"),
+                       network.normalize, len(network.detectors))
+    started = time.perf_counter()
+    with torch.inference_mode():
+        for w in range(n):
+            window = torch.from_numpy(data[None, :, w * 1024 : w * 1024 + 4096]).float()
+            images = torch.from_numpy(maker(window, "naive").astype(np.float32))
+            [model(images) for model in network.models]
+    return n / (time.perf_counter() - started)
 
 
 def score(trigger_searches: list[TriggerSearch], stream: Path, out: Path,
@@ -115,8 +167,9 @@ def score(trigger_searches: list[TriggerSearch], stream: Path, out: Path,
     return evaluate_searches(pairs, stream / "injections.hdf", out / "report")
 
 
-def make_stream(out: Path, minutes: int, glitch_rate: float, seed: int, workers: int) -> Path:
-    config = StreamConfig(seed=seed, detectors=DETECTORS, duration=60 * minutes,
+def make_stream(out: Path, minutes: int, glitch_rate: float, seed: int, workers: int,
+                detectors: tuple[str, ...] = DETECTORS) -> Path:
+    config = StreamConfig(seed=seed, detectors=detectors, duration=60 * minutes,
                           glitch_rate=glitch_rate)
     return simulate_stream(config, out, workers=workers, progress=False)
 
@@ -232,6 +285,14 @@ def main() -> None:
     parser.add_argument("--slides", type=int, default=0,
                         help="time slides (0: as many as the data holds)")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--detectors", nargs="+", default=list(DETECTORS),
+                        help="detectors of the streams (the networks' must match)")
+    parser.add_argument("--network", type=Path, action="append", default=[],
+                        help="checkpoint(s) of the network search on the stationary stream")
+    parser.add_argument("--glitch-network", type=Path, action="append", default=[],
+                        help="checkpoint(s) of the network search on the glitch stream")
+    parser.add_argument("--strides", type=float, nargs="+", default=[0.5],
+                        help="network window strides compared on the stationary stream (s)")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -245,9 +306,11 @@ def main() -> None:
     reports = {}
     for name, minutes, rate, seed in (("stationary", args.minutes, 0.0, 1),
                                       ("glitch", args.glitch_minutes, args.glitch_rate, 2)):
-        stream = make_stream(out / f"{name}-stream", minutes, rate, seed, args.workers)
-        slides = args.slides or max_slides(min(60 * minutes, 4096) - 17, 8.0, 2)
-        reports[name] = score(searches(args, bank_path), stream, out / name, slides)
+        stream = make_stream(out / f"{name}-stream", minutes, rate, seed, args.workers,
+                             tuple(args.detectors))
+        slides = args.slides or max_slides(min(60 * minutes, 4096) - 17, 8.0,
+                                           len(args.detectors))
+        reports[name] = score(searches(args, bank_path, name), stream, out / name, slides)
         print_table(reports[name], f"{name} stream, {minutes} min, {slides} slides")
     mf = out / "stationary" / "matched-filter"
     mean, count = chisq_of_noise(mf / "background")
@@ -270,7 +333,23 @@ def main() -> None:
     print(f"float32 vs float64 |z| over {len(bank.params)} templates x 104 s: max difference "
           f"{precision['max_abs_difference']:.2e}, rms {precision['rms_abs_difference']:.2e} "
           f"(largest |z| {precision['max_snr']:.1f})")
+    print_network_speed(out, args)
     print(f"total {time.perf_counter() - start:.0f} s; everything under {out}")
+
+
+def print_network_speed(out: Path, args: argparse.Namespace) -> None:
+    """Each network search's speed from its result.json, and the naive loop's."""
+    for stride in args.strides if args.network else []:
+        folder = out / "stationary" / f"network-{stride:g}s"
+        speed = json.loads((folder / "background" / "result.json").read_text())["speed"]
+        zero = json.loads((folder / "foreground" / "result.json").read_text())["speed"]
+        print(f"network search, stride {stride:g} s: zero lag {zero['zerolag_realtime_factor']:.0f}"
+              f"x real time (images alone {zero['images_realtime_factor']:.0f}x), each slide "
+              f"{speed['slide_realtime_factor']:.0f}x real time")
+    if args.network:
+        rate = naive_rate(out / "stationary-stream", args.network)
+        print(f"naive per-window loop: {rate:.1f} windows/s = {rate * 0.5:.0f}x real time at "
+              "a 0.5-s stride")
 
 
 if __name__ == "__main__":
