@@ -58,6 +58,8 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--detectors", nargs="+", default=["H1", "L1", "V1"],
+                        help="simulated detectors, e.g. H1 L1 (the model's input channels)")
     parser.add_argument("--out", default="runs/quality")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -67,7 +69,7 @@ def main() -> None:
     config = ChainConfig(
         out=args.out, n_train=args.n_train, n_test=args.n_test, seed=args.seed, model=model,
         model_kwargs=kwargs, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-        device=args.device, progress=False,
+        device=args.device, progress=False, detectors=tuple(args.detectors),
     )
     start = time.perf_counter()
     summary = run_chain(config)
@@ -78,7 +80,8 @@ def main() -> None:
     columns = list(table[names[0]])
     elapsed = time.perf_counter() - start
     print(f"\nquality: n_train={args.n_train} n_test={args.n_test} epochs={args.epochs} "
-          f"model={model} {kwargs} ({elapsed:.0f} s; steps {summary['steps_s']})")
+          f"model={model} {kwargs} detectors={' '.join(args.detectors)} ({elapsed:.0f} s; "
+          f"steps {summary['steps_s']})")
     print(f"{'metric':<16}" + "".join(f"{n:>18}" for n in names) + f"{'model/mf':>10}")
     for column in columns:
         values = [table[n][column] for n in names]

@@ -272,6 +272,7 @@ class ChainConfig:
     lr: float = 1e-3  # AdamW peak learning rate
     tta: bool = True  # average predictions over the LIGO channel swap
     n_templates: int = 200  # matched-filter bank size
+    detectors: tuple[str, ...] = ("H1", "L1", "V1")  # simulated detectors (images' channels)
     device: str = "auto"  # cpu, cuda or auto
     workers: int | None = None  # processes for simulation, matched filter and data loading
     progress: bool = True  # tqdm bars

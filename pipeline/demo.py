@@ -48,7 +48,8 @@ def _timed(steps: dict[str, float], name: str, start: float) -> None:
 
 def _simulate(config: ChainConfig) -> Path:
     data = config.root / "data"
-    sim = SimulationConfig(n_train=config.n_train, n_test=config.n_test, seed=config.seed)
+    sim = SimulationConfig(n_train=config.n_train, n_test=config.n_test, seed=config.seed,
+                           detectors=tuple(config.detectors))
     record = data / "simulation.json"
     if record.is_file() and json.loads(record.read_text()).get("config") == sim.to_dict():
         log.info("simulation already complete in %s", data)

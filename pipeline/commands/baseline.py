@@ -172,11 +172,12 @@ def run_search_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def load_psd(path: Path) -> np.ndarray:
-    """A PSD ``(3, F)`` from a psd.csv, a directory holding one, a cache directory or a .npy."""
+def load_psd(path: Path, detectors: tuple[str, ...] = ("H1", "L1", "V1")) -> np.ndarray:
+    """A PSD ``(D, F)`` of ``detectors`` from a psd.csv, a directory holding one, a cache
+    directory or a .npy."""
     import numpy as np
 
-    from preprocess.layout import DETECTORS, read_csv, read_psd
+    from preprocess.layout import read_csv, read_psd
 
     if path.is_dir() and (path / "psd.csv").is_file():
         return read_psd(path)[1]
@@ -197,12 +198,12 @@ def load_psd(path: Path) -> np.ndarray:
             raise ValueError(f"{path}: not a readable PSD .npy ({reason})") from error
     else:
         frame = read_csv(path)
-        if set(DETECTORS) - set(frame.columns):
-            raise ValueError(f"{path}: expected columns frequency,{','.join(DETECTORS)}")
-        psd = frame[list(DETECTORS)].to_numpy().T
+        if set(detectors) - set(frame.columns):
+            raise ValueError(f"{path}: expected columns frequency,{','.join(detectors)}")
+        psd = frame[list(detectors)].to_numpy().T
     psd = np.asarray(psd)
-    if psd.ndim != 2 or psd.shape[0] != len(DETECTORS) or psd.dtype.kind not in "fi":
-        raise ValueError(f"{path}: a PSD is a real ({len(DETECTORS)}, F) array, got "
+    if psd.ndim != 2 or psd.shape[0] != len(detectors) or psd.dtype.kind not in "fi":
+        raise ValueError(f"{path}: a PSD is a real ({len(detectors)}, F) array, got "
                          f"{psd.dtype} {psd.shape}")
     if not np.isfinite(psd).all() or (psd < 0).any():
         raise ValueError(f"{path}: the PSD holds negative, NaN or infinite values")
@@ -212,13 +213,14 @@ def load_psd(path: Path) -> np.ndarray:
 def run(args: argparse.Namespace) -> int:
     """Build the bank, filter every sample of the split, write the scores."""
     from pipeline.search.snippet import run_matched_filter
+    from preprocess.layout import data_detectors
 
     if args.out.exists() and not args.overwrite:
         raise FileExistsError(f"{args.out}: exists; pass --overwrite to replace it")
     bank = BankConfig(n_templates=args.n_templates, seed=args.seed, mass_min=args.mass_range[0],
                       mass_max=args.mass_range[1], spin_max=args.spin_max)
     config = MatchedFilterConfig(bank=bank, taper=args.taper, noise_level=args.noise_level)
-    psd = load_psd(args.psd) if args.psd is not None else None
+    psd = load_psd(args.psd, data_detectors(args.data)) if args.psd is not None else None
     run_matched_filter(args.data, args.split, args.out, config, psd=psd, workers=args.workers,
                        progress=not args.no_progress)
     return 0

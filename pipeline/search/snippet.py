@@ -64,6 +64,7 @@ from preprocess.layout import (
     DETECTORS,
     N_TIME,
     SAMPLE_RATE,
+    data_detectors,
     load_sample,
     read_psd,
     read_split,
@@ -115,10 +116,13 @@ def resample_psd(psd: np.ndarray) -> np.ndarray:
 class MatchedFilter:
     """Whitened, normalised templates per detector and the network statistic of a sample."""
 
-    def __init__(self, bank: TemplateBank, psd: np.ndarray, config: MatchedFilterConfig):
+    def __init__(self, bank: TemplateBank, psd: np.ndarray, config: MatchedFilterConfig,
+                 detectors: Sequence[str] = DETECTORS):
         psd = resample_psd(psd)  # (D, F)
-        if psd.shape[0] != len(DETECTORS):
-            raise ValueError(f"PSD has {psd.shape[0]} rows, expected {len(DETECTORS)}")
+        if psd.shape[0] != len(detectors):
+            raise ValueError(f"PSD has {psd.shape[0]} rows, expected {len(detectors)} "
+                             f"({' '.join(detectors)})")
+        self.detectors = tuple(detectors)
         f_lower = bank.config.f_lower
         self.config, self.bank = config, bank
         self.templates = np.stack(
@@ -138,7 +142,7 @@ class MatchedFilter:
         if first >= last:
             raise ValueError("no valid merger time: template duration and taper fill the sample")
         self.valid = slice(first, last)
-        self.half_widths = light_travel_samples(DETECTORS, config.delay_margin)  # (D,)
+        self.half_widths = light_travel_samples(self.detectors, config.delay_margin)  # (D,)
         freqs = np.arange(N_FREQ) * DF
         self.estimate_band = masks & (freqs >= ESTIMATE_BAND[0]) & (freqs < ESTIMATE_BAND[1])
         # median of |d(f)|^2 for whitened noise of the nominal PSD: E|d|^2 = sum(w^2) / (2 fs)
@@ -209,7 +213,9 @@ def _score_chunk(
     root: str, split: str, ids: Sequence[str], scales: np.ndarray | None
 ) -> list[float]:
     assert _WORKER_FILTER is not None
-    return [_WORKER_FILTER(load_sample(sample_path(root, split, i), i, hint=FIX_HINT),
+    detectors = _WORKER_FILTER.detectors
+    return [_WORKER_FILTER(load_sample(sample_path(root, split, i), i, hint=FIX_HINT,
+                                       detectors=detectors),
                            None if scales is None else scales[k]).snr
             for k, i in enumerate(ids)]
 
@@ -218,7 +224,7 @@ def recorded_scales(root: str | Path, ids: Sequence[str]) -> np.ndarray | None:
     """``psd_scale_<det>`` ``(N, D)`` of ``ids`` from ``root/injections.csv``; None when the
     file or its columns are absent (a stationary simulation records no scale: it is 1)."""
     path = Path(root) / "injections.csv"
-    columns = [f"psd_scale_{d}" for d in DETECTORS]
+    columns = [f"psd_scale_{d}" for d in data_detectors(root)]
     if not path.is_file() or set(columns) - set(pd.read_csv(path, nrows=0).columns):
         return None
     frame = pd.read_csv(path, dtype={"id": str}, usecols=["id", *columns]).set_index("id")
@@ -242,7 +248,7 @@ def resolve_noise_level(
         return "recorded", scales
     if noise_level == "recorded":
         raise ValueError(f"{root}: --noise-level recorded needs injections.csv with columns "
-                         f"{', '.join(f'psd_scale_{d}' for d in DETECTORS)}")
+                         f"{', '.join(f'psd_scale_{d}' for d in data_detectors(root))}")
     return "nominal", None
 
 
@@ -283,7 +289,7 @@ def run_matched_filter(
 ) -> Path:
     """Score a split and write ``out`` (``id,target`` with the network SNR in ``target``).
 
-    Rows follow the split's CSV. ``psd`` ``(3, F)`` defaults to ``root/psd.csv``; each
+    Rows follow the split's CSV. ``psd`` ``(D, F)`` defaults to ``root/psd.csv``; each
     sample's noise level follows ``config.noise_level``. The resolved configuration, the noise
     level used, bank summary, timing and library versions go to ``out`` with ``.json``.
     """
@@ -297,7 +303,7 @@ def run_matched_filter(
     log.info("matched filter: noise level %s", noise_level)
     start = time.perf_counter()
     bank = build_bank(config.bank, psd[0])
-    matched_filter = MatchedFilter(bank, psd, config)
+    matched_filter = MatchedFilter(bank, psd, config, data_detectors(root))
     bank_seconds = time.perf_counter() - start
     start = time.perf_counter()
     scores = score_samples(matched_filter, root, split, frame["id"].tolist(), workers, progress,

@@ -90,3 +90,12 @@ def test_an_exchange_of_h1_and_l1_needs_both(tmp_path, capsys) -> None:
     assert "exchanges the H1 and L1 images, but the cache holds H1 V1" in capsys.readouterr().err
     assert pipeline_main([*argv, "--no-swap-ligo"]) == 0
     assert np.isfinite(pd.read_csv(tmp_path / "run" / "metrics.csv")["val_auc"]).all()
+
+
+def test_the_matched_filter_takes_the_datas_detectors(two_detectors, tmp_path) -> None:
+    data, _, _ = two_detectors
+    out = tmp_path / "mf.csv"
+    assert pipeline_main(["baseline", "matched-filter", "--data", str(data), "--n-templates",
+                          "4", "--no-progress", "--out", str(out)]) == 0
+    scores = pd.read_csv(out)
+    assert len(scores) == 12 and np.isfinite(scores["target"]).all()
