@@ -7,7 +7,8 @@ Usage: ``python bench/search.py [--minutes 120] [--glitch-minutes 60] [--n-templ
 1. ``simulate-stream`` makes two H1-L1 streams (design PSDs, an injection every 24 s, chirp
    distance 130-350 Mpc; background = noise, foreground = the same noise + injections):
    ``stationary`` (Gaussian noise) and ``glitch`` (the simulator's three glitch families,
-   ``--glitch-rate`` per hour per detector, SNR 6-60 log-uniform).
+   ``--glitch-rate`` per hour per detector, SNR 6-60 log-uniform, and each detector's level
+   drifting within ``--glitch-drift``, as the README's recipe for real noise trains on).
 2. The bank is placed once (``--n-templates``) and its minimal match checked on fresh prior
    draws; every search reuses it.
 3. Each search in ``searches()`` runs on each stream's background with time slides (as many as
@@ -168,9 +169,10 @@ def score(trigger_searches: list[TriggerSearch], stream: Path, out: Path,
 
 
 def make_stream(out: Path, minutes: int, glitch_rate: float, seed: int, workers: int,
-                detectors: tuple[str, ...] = DETECTORS) -> Path:
+                detectors: tuple[str, ...] = DETECTORS,
+                drift: tuple[float, float] = (1.0, 1.0)) -> Path:
     config = StreamConfig(seed=seed, detectors=detectors, duration=60 * minutes,
-                          glitch_rate=glitch_rate)
+                          glitch_rate=glitch_rate, level_min=drift[0], level_max=drift[1])
     return simulate_stream(config, out, workers=workers, progress=False)
 
 
@@ -281,6 +283,9 @@ def main() -> None:
     parser.add_argument("--glitch-minutes", type=int, default=60, help="glitch stream length")
     parser.add_argument("--glitch-rate", type=float, default=30.0,
                         help="glitches per hour per detector in the glitch stream")
+    parser.add_argument("--glitch-drift", type=float, nargs=2, default=(0.5, 2.0),
+                        metavar=("MIN", "MAX"),
+                        help="the glitch stream's PSD level drift range (1 1: none)")
     parser.add_argument("--n-templates", type=int, default=200)
     parser.add_argument("--slides", type=int, default=0,
                         help="time slides (0: as many as the data holds)")
@@ -306,8 +311,9 @@ def main() -> None:
     reports = {}
     for name, minutes, rate, seed in (("stationary", args.minutes, 0.0, 1),
                                       ("glitch", args.glitch_minutes, args.glitch_rate, 2)):
+        drift = tuple(args.glitch_drift) if name == "glitch" else (1.0, 1.0)
         stream = make_stream(out / f"{name}-stream", minutes, rate, seed, args.workers,
-                             tuple(args.detectors))
+                             tuple(args.detectors), drift)
         slides = args.slides or max_slides(min(60 * minutes, 4096) - 17, 8.0,
                                            len(args.detectors))
         reports[name] = score(searches(args, bank_path, name), stream, out / name, slides)
