@@ -148,14 +148,9 @@ def auto_in_memory(cache: str, world_size: int) -> bool | None:
 
 def dict_differences(saved: dict[str, Any], current: dict[str, Any], prefix: str = "") -> list[str]:
     """``"key: saved -> current"`` for each differing key; nested dicts flattened with dots."""
-    diffs = []
-    for key in sorted(set(saved) | set(current), key=str):
-        a, b = saved.get(key), current.get(key)
-        if isinstance(a, dict) and isinstance(b, dict):
-            diffs += dict_differences(a, b, f"{prefix}{key}.")
-        elif a != b:
-            diffs.append(f"{prefix}{key}: {a!r} -> {b!r}")
-    return diffs
+    from preprocess.provenance import settings_differences
+
+    return settings_differences(saved, current, prefix)
 
 
 def recipe_differences(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:

@@ -60,7 +60,12 @@ from preprocess.layout import (
     sample_path,
 )
 from preprocess.outputs import claim_dir
-from preprocess.provenance import config_hash, library_versions, write_json_atomic
+from preprocess.provenance import (
+    config_hash,
+    library_versions,
+    settings_differences,
+    write_json_atomic,
+)
 from preprocess.whiten import estimate_psd
 
 logger = logging.getLogger(__name__)
@@ -180,16 +185,10 @@ def _psd_from_cache(cache: Path) -> tuple[np.ndarray, str]:
     return manifest.psd, f"cache {cache.resolve()} ({manifest.info.get('psd_source', '?')})"
 
 
-def _differences(old: Mapping[str, Any], new: Mapping[str, Any], prefix: str = "") -> list[str]:
+def _differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
     """Dotted names of settings that differ between two nested dicts, with both values."""
-    out = []
-    for key in sorted(set(old) | set(new)):
-        a, b = old.get(key), new.get(key)
-        if isinstance(a, Mapping) and isinstance(b, Mapping):
-            out += _differences(a, b, f"{prefix}{key}.")
-        elif a != b:
-            out.append(f"{prefix}{key}: cache has {a!r}, requested {b!r}")
-    return out
+    return settings_differences(old, new, render=lambda name, a, b:
+                                f"{name}: cache has {a!r}, requested {b!r}")
 
 
 class SettingsMismatchError(ValueError):

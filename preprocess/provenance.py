@@ -88,3 +88,37 @@ def write_json_atomic(path: str | Path, obj: Any) -> None:
     text = json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n"
     with atomic_path(path, len(text)) as tmp:
         tmp.write_text(text)
+
+
+def settings_differences(old: Mapping[str, Any], new: Mapping[str, Any], prefix: str = "",
+                         render: Any = None) -> list[str]:
+    """One line per setting that differs between two nested dicts, named with dots
+    (``cqt.hop_length``). ``render(name, old, new)`` words a line (default
+    ``"name: old -> new"``); a key missing on one side counts as None."""
+    render = render or (lambda name, a, b: f"{name}: {a!r} -> {b!r}")
+    out = []
+    for key in sorted(set(old) | set(new), key=str):
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, Mapping) and isinstance(b, Mapping):
+            out += settings_differences(a, b, f"{prefix}{key}.", render)
+        elif a != b:
+            out.append(render(f"{prefix}{key}", a, b))
+    return out
+
+
+def record_settings(path: str | Path, settings: Mapping[str, Any], extra: Mapping[str, Any],
+                    what: str, error: type[Exception] = ValueError) -> bool:
+    """Write the record of a job's ``settings`` (with ``extra`` and library versions) at
+    ``path``, or, when one is there, refuse (``error``) a job whose settings differ, naming
+    each difference: one way for every resumable job to recognise its own folder. Returns
+    whether the record was there already (a resume)."""
+    path = Path(path)
+    if path.is_file():
+        old = json.loads(path.read_text())
+        differences = settings_differences({k: old.get(k) for k in settings}, dict(settings))
+        if differences:
+            raise error(f"{path.parent}: holds {what} with other settings (saved -> now): "
+                        f"{'; '.join(differences)}; use another --out, or delete it")
+        return True
+    write_json_atomic(path, {**settings, **extra, "versions": library_versions()})
+    return False

@@ -21,7 +21,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import multiprocessing
 import os
@@ -51,7 +50,12 @@ from pipeline.search.psd import FixedPSD, load_psd_file
 from pipeline.search.triggers import read_segment, write_segment, write_trigger_file
 from preprocess.errors import ignore_interrupt
 from preprocess.outputs import claim_dir
-from preprocess.provenance import config_hash, library_versions, write_json_atomic
+from preprocess.provenance import (
+    config_hash,
+    library_versions,
+    record_settings,
+    write_json_atomic,
+)
 from preprocess.stream.config import SAMPLE_RATE, ReadOptions
 from preprocess.stream.errors import BadSegmentError, SettingsMismatchError, StreamError
 from preprocess.stream.readers import ReadReport, StrainSet, cached_strain_set
@@ -129,17 +133,8 @@ def _design_name(detector: str) -> str:
 
 def _record(out: Path, settings: dict[str, Any], extra: dict[str, Any]) -> None:
     """Write ``search.json``, or refuse a folder whose one differs (every difference named)."""
-    from pipeline.config import dict_differences
-
-    path = out / SEARCH_FILE
-    if path.is_file():
-        old = json.loads(path.read_text())
-        differences = dict_differences({k: old.get(k) for k in settings}, settings)
-        if differences:
-            raise SettingsMismatchError(f"{out}: holds a search with other settings; use "
-                                        "another --out or delete it. " + "; ".join(differences))
-        return
-    write_json_atomic(path, settings | extra | {"versions": library_versions()})
+    record_settings(out / SEARCH_FILE, settings, extra, "a matched-filter search",
+                    SettingsMismatchError)
 
 
 # Worker state: one BlockFilter (the templates on the block grid) per process.

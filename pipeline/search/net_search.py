@@ -47,7 +47,13 @@ from pipeline.search.windows import TrainingPSD, WindowPSD, segment_images, wind
 from preprocess import devices
 from preprocess.images import ImageMaker
 from preprocess.outputs import claim_dir
-from preprocess.provenance import atomic_path, config_hash, library_versions, write_json_atomic
+from preprocess.provenance import (
+    atomic_path,
+    config_hash,
+    library_versions,
+    record_settings,
+    write_json_atomic,
+)
 from preprocess.stream.config import SAMPLE_RATE, ReadOptions
 from preprocess.stream.errors import BadSegmentError, SettingsMismatchError, StreamError
 from preprocess.stream.readers import ReadReport, StrainSet
@@ -106,18 +112,8 @@ def _settings(config: NetworkSearchConfig, network: NetworkModels, detectors: tu
 
 
 def _record(out: Path, settings: dict[str, Any]) -> None:
-    from pipeline.config import dict_differences
-
-    path = out / SEARCH_FILE
-    if path.is_file():
-        old = json.loads(path.read_text())
-        differences = dict_differences({k: old.get(k) for k in settings}, settings)
-        if differences:
-            raise SettingsMismatchError(f"{out}: holds a network search with other settings; "
-                                        "use another --out or delete it. "
-                                        + "; ".join(differences))
-        return
-    write_json_atomic(path, settings | {"versions": library_versions()})
+    """Write ``search.json``, or refuse a folder whose one differs (every difference named)."""
+    record_settings(out / SEARCH_FILE, settings, {}, "a network search", SettingsMismatchError)
 
 
 def run_network_search(strain: str | Path | Sequence[str | Path],

@@ -27,7 +27,13 @@ from tqdm import tqdm
 
 from preprocess.errors import ignore_interrupt
 from preprocess.outputs import claim_dir
-from preprocess.provenance import config_hash, library_versions, write_json_atomic
+from preprocess.provenance import (
+    config_hash,
+    library_versions,
+    record_settings,
+    settings_differences,
+    write_json_atomic,
+)
 from preprocess.stream.chunk import injection_columns, make_chunk
 from preprocess.stream.config import SAMPLE_RATE, StreamConfig
 from preprocess.stream.errors import BadSegmentError, SettingsMismatchError, StreamError
@@ -107,16 +113,11 @@ def _shown(key: str, value: Any) -> str:
     return repr(value)
 
 
-def _differences(old: Mapping[str, Any], new: Mapping[str, Any], prefix: str = "") -> list[str]:
+def _differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
     """Dotted names of settings that differ between two nested dicts, with both values."""
-    out = []
-    for key in sorted(set(old) | set(new)):
-        a, b = old.get(key), new.get(key)
-        if isinstance(a, Mapping) and isinstance(b, Mapping):
-            out += _differences(a, b, f"{prefix}{key}.")
-        elif a != b:
-            out.append(f"{prefix}{key}: folder has {_shown(key, a)}, requested {_shown(key, b)}")
-    return out
+    return settings_differences(old, new, render=lambda name, a, b: (
+        f"{name}: folder has {_shown(name.split('.')[-1], a)}, requested "
+        f"{_shown(name.split('.')[-1], b)}"))
 
 
 def _record_settings(out: Path, settings: dict[str, Any], extra: dict[str, Any]) -> None:
@@ -129,9 +130,8 @@ def _record_settings(out: Path, settings: dict[str, Any], extra: dict[str, Any])
             raise SettingsMismatchError(f"{out}: holds a stream made with other settings; use "
                                         "another --out or delete it. " + "; ".join(differences))
         return
-    record = settings | extra | {"config_hash": config_hash(settings["config"]),
-                                 "versions": library_versions()}
-    write_json_atomic(path, record)
+    record_settings(path, settings, {**extra, "config_hash": config_hash(settings["config"])},
+                    "a stream", SettingsMismatchError)
 
 
 def _is_done(out: Path, config: StreamConfig, chunk: Chunk) -> bool:
