@@ -353,9 +353,36 @@ def print_network_speed(out: Path, args: argparse.Namespace) -> None:
               f"x real time (images alone {zero['images_realtime_factor']:.0f}x), each slide "
               f"{speed['slide_realtime_factor']:.0f}x real time")
     if args.network:
+        pure = pure_inference_rate(args.network)
+        for stride in args.strides:
+            folder = out / "stationary" / f"network-{stride:g}s" / "background"
+            speed = json.loads((folder / "result.json").read_text())["speed"]
+            slide = speed["slide_realtime_factor"] / stride
+            print(f"stride {stride:g} s: a slide scores {slide:.0f} windows/s, "
+                  f"{slide / pure:.2f}x the models' pure inference rate ({pure:.0f} windows/s)")
         rate = naive_rate(out / "stationary-stream", args.network)
         print(f"naive per-window loop: {rate:.1f} windows/s = {rate * 0.5:.0f}x real time at "
               "a 0.5-s stride")
+
+
+def pure_inference_rate(checkpoints: list[Path], batches: int = 6) -> float:
+    """Windows per second of the models alone on images already in memory, in the search's
+    batch size: what a slide could cost at best."""
+    import torch
+
+    from pipeline.costs import inference_rate
+    from pipeline.precision import Precision
+    from pipeline.search.network import NetworkModels
+
+    network = NetworkModels.load(checkpoints, Precision(torch.device("cpu")))
+    shape = torch.load(checkpoints[0], map_location="cpu", weights_only=True)["image_shape"]
+    size = NetworkSearchConfig().batch_size
+    rng = np.random.default_rng(0)
+    data = [torch.from_numpy(rng.standard_normal((size, *shape)).astype(np.float16))
+            for _ in range(batches)]
+    seconds = sum(1.0 / inference_rate(model, data, network.precision)
+                  for model in network.models)
+    return 1.0 / seconds
 
 
 if __name__ == "__main__":

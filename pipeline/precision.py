@@ -51,11 +51,12 @@ class Precision:
     def for_inference(cls, device: torch.device, amp: bool | None = None,
                       channels_last: bool | None = None) -> Precision:
         """Prediction's precision: autocast (bfloat16, or float16 where bfloat16 is emulated)
-        and channels_last on a GPU by default, full precision on a CPU."""
-        cuda = device.type == "cuda"
-        amp = cuda if amp is None else amp
+        on a GPU by default, full float32 on a CPU; channels_last on both (the convolutions'
+        preferred layout: ResNet18 inference 1.4x faster on the 2-core CPU, the same sums in
+        another order)."""
+        amp = device.type == "cuda" if amp is None else amp
         dtype = getattr(torch, amp_dtype_for("bfloat16", device)) if amp else None
-        return cls(device, dtype, cuda if channels_last is None else channels_last)
+        return cls(device, dtype, True if channels_last is None else channels_last)
 
     @property
     def memory_format(self) -> torch.memory_format:

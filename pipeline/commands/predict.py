@@ -36,7 +36,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None,
                         help="autocast mixed precision (default: on for CUDA); logits stay float32")
     parser.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
-                        help="NHWC memory format (default: on for CUDA)")
+                        help="NHWC memory format (default: on)")
     parser.add_argument("--num-workers", type=int, default=defaults.num_workers,
                         help="DataLoader worker processes")
     parser.add_argument("--data", type=Path, default=None,

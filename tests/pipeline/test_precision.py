@@ -68,4 +68,4 @@ def test_batches_arrive_float32_in_the_chosen_format() -> None:
         assert x.dtype == torch.float32
         assert x.is_contiguous(memory_format=torch.channels_last) == channels_last
     inference = Precision.for_inference(torch.device("cpu"))
-    assert inference.amp_dtype is None and not inference.channels_last  # a CPU: full float32
+    assert inference.amp_dtype is None and inference.channels_last  # a CPU: full float32
