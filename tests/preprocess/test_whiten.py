@@ -13,6 +13,7 @@ from preprocess.whiten import (
     Whitener,
     bandpass_response,
     estimate_psd,
+    masked_median,
     periodograms,
     power_outliers,
     taper,
@@ -188,3 +189,17 @@ def test_clean_noise_whitened_by_the_default_estimate_is_white(glitchy_and_clean
     assert np.abs(default / own - 1).max() < 0.05
     plain = row_means(_plain_mean(training, config))[inside]
     assert np.abs(plain / own - 1).max() > 0.15
+
+
+@pytest.mark.parametrize("n", [1, 2, 7, 256])
+def test_masked_median_is_nanmedian_to_the_bit(n: int) -> None:
+    """The search's fast median equals numpy's over the kept values, odd and even counts, and
+    is NaN where nothing is kept."""
+    rng = np.random.default_rng(n)
+    values = rng.exponential(size=(n, 3, 33))
+    keep = rng.random(values.shape) > 0.3
+    keep[:, 1, 4] = False
+    with np.errstate(all="ignore"), pytest.warns(RuntimeWarning):  # the all-NaN cell
+        expected = np.nanmedian(np.where(keep, values, np.nan), axis=0)
+    assert np.array_equal(masked_median(values, keep), expected, equal_nan=True)
+    assert np.isnan(masked_median(values, keep)[1, 4])
