@@ -141,7 +141,7 @@ def naive_rate(stream: Path, checkpoints: list[Path], n: int = 100) -> float:
     from preprocess.stream.config import ReadOptions
     from preprocess.stream.readers import ReadReport, StrainSet
 
-    network = NetworkModels.load(checkpoints, Precision(torch.device("cpu")))
+    network = NetworkModels.load(checkpoints, Precision.for_inference(torch.device("cpu")))
     strain = StrainSet((str(stream / "foreground"),), network.detectors,
                        ReadOptions(max_duration=512))
     a, b = next(iter(strain.segments(ReadReport())))
@@ -334,7 +334,8 @@ def main() -> None:
     speed = json.loads((mf / "background" / "result.json").read_text())["filtering"]
     print(f"filtering: {speed['strain_seconds_per_cpu_second_per_detector']:.1f} s of strain per "
           f"CPU second per detector with {len(bank.params)} templates "
-          f"({speed['strain_seconds']:.0f} s of H1-L1 strain, {speed['cpu_seconds']:.0f} CPU s)")
+          f"({speed['strain_seconds']:.0f} s of {'-'.join(args.detectors)} strain, "
+          f"{speed['cpu_seconds']:.0f} CPU s)")
     precision = float_precision(bank)
     print(f"float32 vs float64 |z| over {len(bank.params)} templates x 104 s: max difference "
           f"{precision['max_abs_difference']:.2e}, rms {precision['rms_abs_difference']:.2e} "
@@ -374,7 +375,7 @@ def pure_inference_rate(checkpoints: list[Path], batches: int = 6) -> float:
     from pipeline.precision import Precision
     from pipeline.search.network import NetworkModels
 
-    network = NetworkModels.load(checkpoints, Precision(torch.device("cpu")))
+    network = NetworkModels.load(checkpoints, Precision.for_inference(torch.device("cpu")))
     shape = torch.load(checkpoints[0], map_location="cpu", weights_only=True)["image_shape"]
     size = NetworkSearchConfig().batch_size
     rng = np.random.default_rng(0)
