@@ -8,7 +8,7 @@ Usage: ``python bench/search.py [--minutes 120] [--glitch-minutes 60] [--n-templ
    distance 130-350 Mpc; background = noise, foreground = the same noise + injections):
    ``stationary`` (Gaussian noise) and ``glitch`` (the simulator's three glitch families,
    ``--glitch-rate`` per hour per detector, SNR 6-60 log-uniform, and each detector's level
-   drifting within ``--glitch-drift``, as the README's recipe for real noise trains on).
+   drifting within ``--glitch-drift``, as the README's training recipe for real noise has them).
 2. The bank is placed once (``--n-templates``) and its minimal match checked on fresh prior
    draws; every search reuses it.
 3. Each search in ``searches()`` runs on each stream's background with time slides (as many as
