@@ -99,9 +99,13 @@ def test_a_checkpoint_that_cannot_fit_keeps_the_previous_one(tmp_path, monkeypat
 
 
 def _interrupt_when(command: list[str], ready, timeout: float = 120.0):
-    """Run ``command``, send it SIGINT once ``ready()`` holds; returns the finished process."""
+    """Run ``command``, send it SIGINT once ``ready()`` holds; returns the finished process.
+
+    The child gets SIGINT's default action, as a command typed at a terminal does: a suite run
+    in the background (``pytest &``) ignores SIGINT, and an ignored signal is inherited."""
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True, cwd=REPO)
+                               text=True, cwd=REPO,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + timeout
     while not ready() and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)
