@@ -14,7 +14,8 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from preprocess.errors import run_command
 
@@ -52,3 +53,14 @@ def main(prog: str, description: str, commands: Registry,
     parser = build_parser(prog, description, commands, chosen_command(argv, commands))
     args = parser.parse_args(argv)
     return run_command(prog, args)
+
+
+def lazy_exports(package: str, exports: Mapping[str, str]) -> Callable[[str], Any]:
+    """A package's module ``__getattr__`` (PEP 562) that imports the module of a public name
+    (``exports``: name -> relative module) on first use, so importing the package stays light."""
+    def attribute(name: str) -> Any:
+        if name not in exports:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        return getattr(importlib.import_module(exports[name], package), name)
+    return attribute
+

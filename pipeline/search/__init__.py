@@ -25,8 +25,7 @@ loads neither lalsimulation nor h5py.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from preprocess.commandline import lazy_exports
 
 _EXPORTS = {  # public name -> module holding it
     "SearchConfig": ".config",
@@ -47,9 +46,4 @@ _EXPORTS = {  # public name -> module holding it
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    """Import the module of a public name on first use."""
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(_EXPORTS[name], __name__), name)
+__getattr__ = lazy_exports(__name__, _EXPORTS)

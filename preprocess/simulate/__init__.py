@@ -9,8 +9,7 @@ command line reads its defaults from, needs neither lalsimulation nor pandas.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from preprocess.commandline import lazy_exports
 
 _EXPORTS = {  # public name -> module holding it
     "APPROXIMANTS": ".config",
@@ -25,9 +24,4 @@ _EXPORTS = {  # public name -> module holding it
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    """Import the module of a public name on first use."""
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(_EXPORTS[name], __name__), name)
+__getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -10,8 +10,7 @@ free of numpy, h5py and lalsimulation.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from preprocess.commandline import lazy_exports
 
 _EXPORTS = {  # public name -> module holding it
     "ReadOptions": ".config",
@@ -29,9 +28,4 @@ _EXPORTS = {  # public name -> module holding it
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    """Import the module of a public name on first use."""
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(_EXPORTS[name], __name__), name)
+__getattr__ = lazy_exports(__name__, _EXPORTS)
