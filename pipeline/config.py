@@ -277,6 +277,17 @@ class ChainConfig:
         return Path(self.out)
 
 
+def check_bank_prior(bank: Any) -> None:
+    """``ValueError`` unless a bank's prior and placement settings are usable (the snippet
+    bank's and the stream search's alike)."""
+    if not 0 < bank.mass_min <= bank.mass_max:
+        raise ValueError(f"bank mass range [{bank.mass_min}, {bank.mass_max}] is not valid")
+    if bank.n_templates < 1 or bank.candidates_per_template < 1:
+        raise ValueError("bank needs n_templates >= 1 and candidates_per_template >= 1")
+    if not 0 <= bank.spin_max < 1:
+        raise ValueError(f"bank spin_max must lie in [0, 1), got {bank.spin_max}")
+
+
 @dataclass
 class BankConfig:
     """The template family, its parameter range and how templates are placed."""
@@ -294,12 +305,7 @@ class BankConfig:
     seed: int = 0  # seed of the candidate draws
 
     def __post_init__(self) -> None:
-        if not 0 < self.mass_min <= self.mass_max:
-            raise ValueError(f"bank mass range [{self.mass_min}, {self.mass_max}] is not valid")
-        if self.n_templates < 1 or self.candidates_per_template < 1:
-            raise ValueError("bank needs n_templates >= 1 and candidates_per_template >= 1")
-        if not 0 <= self.spin_max < 1:
-            raise ValueError(f"bank spin_max must lie in [0, 1), got {self.spin_max}")
+        check_bank_prior(self)
         if not 0 < self.duration + self.post_merger < N_TIME / SAMPLE_RATE:
             raise ValueError("template duration + post_merger must be shorter than a sample")
 

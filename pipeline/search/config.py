@@ -19,6 +19,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from pipeline.config import check_bank_prior
+
 STATISTICS = ("snr", "newsnr")  # ranking statistics (pipeline.search.ranking)
 PSD_PLACEMENTS = ("preceding", "centred")  # where the running PSD's span lies
 PRECISIONS = ("float32", "float64")  # of the FFT correlation
@@ -45,12 +47,7 @@ class SearchBankConfig:
     # longer than the longest template, about 7 s from 20 Hz at 10+10 Msun)
 
     def __post_init__(self) -> None:
-        if not 0 < self.mass_min <= self.mass_max:
-            raise ValueError(f"bank mass range [{self.mass_min}, {self.mass_max}] is not valid")
-        if self.n_templates < 1 or self.candidates_per_template < 1:
-            raise ValueError("bank needs n_templates >= 1 and candidates_per_template >= 1")
-        if not 0 <= self.spin_max < 1:
-            raise ValueError(f"bank spin_max must lie in [0, 1), got {self.spin_max}")
+        check_bank_prior(self)
         if not 0 < self.f_lower < 512:
             raise ValueError(f"bank f_lower must lie in (0, 512) Hz, got {self.f_lower}")
 
