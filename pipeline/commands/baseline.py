@@ -13,6 +13,7 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pipeline.commands.streams import add_reading_options, reading_settings
 from pipeline.config import NOISE_LEVELS, BankConfig, MatchedFilterConfig
 from pipeline.search.config import (
     PRECISIONS,
@@ -130,14 +131,7 @@ def add_search_parser(methods: argparse._SubParsersAction) -> None:
     g.add_argument("--slide-step", type=float, default=slides.step,
                    help="s: slide k shifts detector i by k * step * i (default %(default)s)")
     g = ms.add_argument_group("reading")
-    g.add_argument("--dq-bits", nargs="+", default=list(config.dq_bits),
-                   help="GWOSC DQ bits that must be on (default %(default)s)")
-    g.add_argument("--min-duration", type=float, default=config.min_duration,
-                   help="s: shorter common segments are skipped (default %(default)s)")
-    g.add_argument("--max-duration", type=float, default=config.max_duration,
-                   help="s: longer segments are searched in pieces (default %(default)s)")
-    g.add_argument("--skip-bad", action="store_true",
-                   help="skip a segment holding NaN or implausible values")
+    add_reading_options(g, config)
     ms.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     ms.add_argument("--no-progress", action="store_true", help="no progress bar")
     ms.set_defaults(func=run_search_command)
@@ -158,9 +152,7 @@ def search_config(args: argparse.Namespace) -> SearchConfig:
                               cluster_window=args.candidate_window, var=args.var),
         slides=SlideConfig(step=args.slide_step, count=args.slides,
                            background_duration=args.background_duration),
-        detectors=tuple(args.detectors or ()), dq_bits=tuple(args.dq_bits),
-        min_duration=args.min_duration, max_duration=args.max_duration,
-        skip_bad=args.skip_bad)
+        detectors=tuple(args.detectors or ()), **reading_settings(args))
 
 
 def run_search_command(args: argparse.Namespace) -> int:

@@ -15,6 +15,7 @@ import argparse
 import logging
 from pathlib import Path
 
+from pipeline.commands.streams import add_reading_options, reading_settings
 from pipeline.search.config import PSD_PLACEMENTS, NetworkSearchConfig, SlideConfig
 
 log = logging.getLogger(__name__)
@@ -57,14 +58,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default=d.device, help="auto, cpu, cuda or cuda:N")
     p.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None,
                    help="autocast (default: on for CUDA); scores stay float32")
-    p.add_argument("--dq-bits", nargs="+", default=list(d.dq_bits),
-                   help="GWOSC data-quality bits that must be on")
-    p.add_argument("--min-duration", type=float, default=d.min_duration,
-                   help="s: shorter common segments are skipped")
-    p.add_argument("--max-duration", type=float, default=d.max_duration,
-                   help="s per piece (its window images are held in memory)")
-    p.add_argument("--skip-bad", action="store_true",
-                   help="skip a piece with NaN or implausible strain instead of stopping")
+    add_reading_options(p, d)
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run)
 
@@ -77,8 +71,7 @@ def config_from_args(args: argparse.Namespace) -> NetworkSearchConfig:
         psd_placement=args.psd_placement, psd_update=args.psd_update, slides=slides,
         batch_size=args.batch_size, device=args.device, amp=args.amp, tta=args.tta,
         integrate=args.integrate, cluster_window=args.cluster_window, var=args.var,
-        dq_bits=tuple(args.dq_bits), min_duration=args.min_duration,
-        max_duration=args.max_duration, skip_bad=args.skip_bad)
+        **reading_settings(args))
 
 
 def run(args: argparse.Namespace) -> int:
