@@ -19,10 +19,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline.config import AugmentConfig, EvaluateConfig, PredictConfig, TrainConfig
-from pipeline.evaluate import evaluate
-from pipeline.predict import predict
-from pipeline.train import fit
+from pipeline.classifier.config import PredictConfig
+from pipeline.classifier.predict import predict
+from pipeline.evaluate.config import EvaluateConfig
+from pipeline.evaluate.metrics import evaluate
+from pipeline.training.config import AugmentConfig, TrainConfig
+from pipeline.training.loop import fit
 from preprocess.build import build_cache
 from preprocess.config import BuildOptions, WhitenConfig
 from preprocess.layout import read_labels

@@ -11,7 +11,7 @@ Simulates ``--n`` training samples into a temporary directory, then prints:
     batched build's other lever is a GPU, whose rate must be measured with
     ``--device cuda`` on a machine that has one (the naive loop stays on the CPU, as the
     notebooks ran it in their data loaders);
-  * reader: images/s of the training DataLoader exactly as ``pipeline.data.build_loaders``
+  * reader: images/s of the training DataLoader exactly as ``pipeline.training.data.build_loaders``
     builds it (float16; training converts on the device), in memory and lazy from a warm page
     cache, next to the naive random single-image float32 reads.
 
@@ -33,14 +33,14 @@ import torch
 from nnAudio.features import CQT1992v2
 from torch.utils.data import DataLoader
 
-from pipeline.data import FoldLoaders, build_loaders
+from pipeline.training.data import FoldLoaders, build_loaders
 from preprocess.build import build_cache
 from preprocess.config import ALGORITHMS, BuildOptions, CQTConfig
 from preprocess.cqt import CQT
 from preprocess.dataset import SpectrogramCache
-from preprocess.devices import resolve_device
 from preprocess.layout import N_TIME, read_split, sample_path
 from preprocess.simulate import SimulationConfig, simulate
+from runtime.devices import resolve_device
 
 
 def naive_rate(data: Path, n: int) -> float:

@@ -22,18 +22,16 @@ from pathlib import Path
 
 import pandas as pd
 
+from pipeline.bank.config import BankConfig
+from pipeline.baseline.config import MatchedFilterConfig
+from pipeline.baseline.matched_filter import run_matched_filter
 from pipeline.commands.train import DEPTHS
-from pipeline.config import (
-    BankConfig,
-    EvaluateConfig,
-    FamilyConfig,
-    MatchedFilterConfig,
-    TrainConfig,
-)
-from pipeline.evaluate import evaluate, read_predictions
-from pipeline.family import member_names, run_family
-from pipeline.family_report import markdown_table
-from pipeline.search.snippet import run_matched_filter
+from pipeline.evaluate.config import EvaluateConfig
+from pipeline.evaluate.metrics import evaluate, read_predictions
+from pipeline.family.config import FamilyConfig
+from pipeline.family.report import markdown_table
+from pipeline.family.run import member_names, run_family
+from pipeline.training.config import TrainConfig
 from preprocess.build import build_cache
 from preprocess.config import BuildOptions
 from preprocess.layout import read_labels

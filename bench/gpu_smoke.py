@@ -152,9 +152,9 @@ def train_variant(cache: Path, out: Path, amp: bool, channels_last: bool,
     """One epoch of ResNet18 on the GPU: images/s, validation images/s, peak memory, use."""
     import torch
 
-    from pipeline.config import TrainConfig
-    from pipeline.costs import PeakMemory
-    from pipeline.train import fit
+    from pipeline.family.costs import PeakMemory
+    from pipeline.training.config import TrainConfig
+    from pipeline.training.loop import fit
 
     shutil.rmtree(out, ignore_errors=True)
     config = TrainConfig(cache=str(cache), model="resnet18", epochs=1, batch_size=128,
@@ -172,13 +172,13 @@ def train_variant(cache: Path, out: Path, amp: bool, channels_last: bool,
 
 def _infer_rate(checkpoint: Path, cache: Path, amp: bool, channels_last: bool,
                 compile_model: bool) -> float:
-    """Images/s of the trained model alone, run as trained (``pipeline.costs``), on up to
+    """Images/s of the trained model alone, run as trained (``pipeline.family.costs``), on up to
     five batches of 256 cached images already on the GPU."""
     import torch
 
-    from pipeline.checkpoint import load_model_from_checkpoint
-    from pipeline.costs import inference_rate
-    from pipeline.precision import Precision, amp_dtype_for
+    from pipeline.classifier.checkpoint import load_model_from_checkpoint
+    from pipeline.classifier.precision import Precision, amp_dtype_for
+    from pipeline.family.costs import inference_rate
     from preprocess.dataset import SpectrogramCache
 
     device = torch.device(DEVICE, 0) if DEVICE == "cuda" else torch.device("cpu")

@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from models import resnet_name
-from pipeline.config import ChainConfig
-from pipeline.demo import run_chain
+from pipeline.demo.chain import run_chain
+from pipeline.demo.config import ChainConfig
 
 
 def efficiency_at(method: dict, snr: float) -> float | None:

@@ -55,31 +55,28 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipeline.auc_stats import paired_auc_difference
-from pipeline.config import (
-    AugmentConfig,
-    BankConfig,
-    EvaluateConfig,
-    MatchedFilterConfig,
-    PredictConfig,
-    TrainConfig,
-)
-from pipeline.evaluate import (
+from pipeline.bank.config import BankConfig
+from pipeline.baseline.config import MatchedFilterConfig
+from pipeline.baseline.matched_filter import run_matched_filter
+from pipeline.classifier.config import PredictConfig
+from pipeline.classifier.predict import predict
+from pipeline.evaluate.auc_stats import paired_auc_difference
+from pipeline.evaluate.config import EvaluateConfig
+from pipeline.evaluate.metrics import (
     align_scores,
     evaluate,
     fpr_threshold,
     noise_conditions,
     read_predictions,
 )
-from pipeline.predict import predict
-from pipeline.search.snippet import run_matched_filter
-from pipeline.train import fit
+from pipeline.training.config import AugmentConfig, TrainConfig
+from pipeline.training.loop import fit
 from preprocess.build import build_cache
 from preprocess.config import NORMALIZATIONS, BuildOptions, NormalizeConfig, WhitenConfig
-from preprocess.devices import resolve_device
 from preprocess.layout import read_labels
-from preprocess.provenance import atomic_path, write_json_atomic
 from preprocess.simulate import SimulationConfig, simulate
+from runtime.devices import resolve_device
+from runtime.provenance import atomic_path, write_json_atomic
 
 log = logging.getLogger("robustness")
 

@@ -46,7 +46,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipeline.search.bank import (
+from pipeline.bank.config import SearchBankConfig
+from pipeline.bank.stream import (
     SearchBank,
     bank_matches,
     build_search_bank,
@@ -54,25 +55,21 @@ from pipeline.search.bank import (
     placement_psd,
     save_search_bank,
 )
-from pipeline.search.coinc import segment_candidates
-from pipeline.search.config import (
-    FilterConfig,
-    NetworkSearchConfig,
-    RankingConfig,
-    SearchBankConfig,
-    SearchConfig,
-    SlideConfig,
-)
-from pipeline.search.filter import BlockFilter, padding
-from pipeline.search.inspiral import filter_segment, pad_samples
-from pipeline.search.mf_search import run_search
-from pipeline.search.net_search import run_network_search
-from pipeline.search.report import SearchFiles, evaluate_searches
+from pipeline.search.config import SlideConfig
+from pipeline.search.evaluate.report import SearchFiles, evaluate_searches
+from pipeline.search.matched_filter.coinc import segment_candidates
+from pipeline.search.matched_filter.config import FilterConfig, RankingConfig, SearchConfig
+from pipeline.search.matched_filter.filter import BlockFilter, padding
+from pipeline.search.matched_filter.inspiral import filter_segment, pad_samples
+from pipeline.search.matched_filter.search import run_search
+from pipeline.search.matched_filter.singles import read_segment
+from pipeline.search.network.config import NetworkSearchConfig
+from pipeline.search.network.search import run_network_search
 from pipeline.search.slides import max_slides
-from pipeline.search.triggers import read_segment, read_trigger_file
+from pipeline.search.triggers import read_trigger_file
 from preprocess.simulate.glitches import Glitch, glitch_waveform
 from preprocess.simulate.snr import optimal_snr
-from preprocess.stream.config import SAMPLE_RATE, StreamConfig
+from preprocess.stream.config import SAMPLE_RATE, ReadOptions, StreamConfig
 from preprocess.stream.noise import colored_noise, stream_psds
 from preprocess.stream.simulate import simulate_stream
 
@@ -109,7 +106,7 @@ def network(checkpoints: list[Path], stride: float) -> TriggerSearch:
     """The network search at ``stride``: slides on the background, zero lag on the
     foreground, the matched filter's slide step."""
     def run(foreground: Path, background: Path, out: Path, slides: int) -> dict:
-        config = NetworkSearchConfig(stride=stride, max_duration=4096.0,
+        config = NetworkSearchConfig(stride=stride, read=ReadOptions(max_duration=4096.0),
                                      slides=SlideConfig(step=8.0, count=slides))
         run_network_search(background, checkpoints, out / "background", config,
                            progress=False)
@@ -135,19 +132,17 @@ def naive_rate(stream: Path, checkpoints: list[Path], n: int = 100) -> float:
     the training PSD) and scored alone, as a snippet classifier would be run over a stream."""
     import torch
 
-    from pipeline.precision import Precision
-    from pipeline.search.network import NetworkModels
+    from pipeline.classifier.precision import Precision
+    from pipeline.search.network.models import NetworkModels
     from preprocess.images import ImageMaker
-    from preprocess.stream.config import ReadOptions
     from preprocess.stream.readers import ReadReport, StrainSet
 
     network = NetworkModels.load(checkpoints, Precision.for_inference(torch.device("cpu")))
     strain = StrainSet((str(stream / "foreground"),), network.detectors,
                        ReadOptions(max_duration=512))
     a, b = next(iter(strain.segments(ReadReport())))
-    data = strain.checked(a, a + (n + 3) * SAMPLE_RATE // 2) / network.whiten.raw_scale
-    maker = ImageMaker(network.training_psd, network.whiten, network.cqt, torch.device("cpu"),
-                       network.normalize, len(network.detectors))
+    data = strain.checked(a, a + (n + 3) * SAMPLE_RATE // 2) / network.recipe.whiten.raw_scale
+    maker = ImageMaker(network.recipe, network.training_psd, torch.device("cpu"))
     started = time.perf_counter()
     with torch.inference_mode():
         for w in range(n):
@@ -371,9 +366,9 @@ def pure_inference_rate(checkpoints: list[Path], batches: int = 6) -> float:
     batch size: what a slide could cost at best."""
     import torch
 
-    from pipeline.costs import inference_rate
-    from pipeline.precision import Precision
-    from pipeline.search.network import NetworkModels
+    from pipeline.classifier.precision import Precision
+    from pipeline.family.costs import inference_rate
+    from pipeline.search.network.models import NetworkModels
 
     network = NetworkModels.load(checkpoints, Precision.for_inference(torch.device("cpu")))
     shape = torch.load(checkpoints[0], map_location="cpu", weights_only=True)["image_shape"]

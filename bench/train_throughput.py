@@ -3,7 +3,7 @@
 Usage: ``python bench/train_throughput.py [--n-images 2048] [--batch-size 16] [--steps 3]``.
 Writes a random cache (default image size 3x69x129) into a temporary directory, then prints
 
-  * loader: images/s of the training DataLoader exactly as ``pipeline.data.build_loaders``
+  * loader: images/s of the training DataLoader exactly as ``pipeline.training.data.build_loaders``
     builds it, in memory (float16 index gathers, no workers) and lazy (HDF5 contiguous runs,
     ``--workers`` processes), from a warm page cache, batches moved to the device;
   * training: for each model (ResNet18, ResNet34) and stem (ImageNet and "small"), images/s
@@ -31,15 +31,15 @@ import numpy as np
 import torch
 
 from models import create_model
-from pipeline.augment import BatchAugment
-from pipeline.config import AugmentConfig, TrainConfig
-from pipeline.data import FoldLoaders, build_loaders
-from pipeline.distributed import DistContext
-from pipeline.optimisation import build_optimisation
-from pipeline.precision import Precision
-from pipeline.train import train_one_epoch
+from pipeline.classifier.precision import Precision
+from pipeline.training.augment import BatchAugment
+from pipeline.training.config import AugmentConfig, TrainConfig
+from pipeline.training.data import FoldLoaders, build_loaders
+from pipeline.training.distributed import DistContext
+from pipeline.training.loop import train_one_epoch
+from pipeline.training.optimisation import build_optimisation
 from preprocess.cache import write_cache
-from preprocess.devices import resolve_device
+from runtime.devices import resolve_device
 
 
 class Limited:

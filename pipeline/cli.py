@@ -1,7 +1,7 @@
 """The ``pipeline`` command: thin argument parsing over training, prediction and evaluation.
 
 Each subcommand lives in ``pipeline/commands/<name>.py``, imported only when it runs
-(``preprocess.commandline``); its ``add_parser(subparsers)`` registers its options.
+(``runtime.cli``); its ``add_parser(subparsers)`` registers its options.
 """
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from preprocess import commandline
+from runtime import cli
 
-COMMANDS: commandline.Registry = {
+COMMANDS: cli.Registry = {
     "train": ("pipeline.commands.train", "train a classifier on one fold of a cache"),
     "family": ("pipeline.commands.family", "train, ensemble and compare a family of models"),
     "predict": ("pipeline.commands.predict", "probabilities for a cached split"),
@@ -27,7 +27,7 @@ COMMANDS: commandline.Registry = {
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: run one subcommand; expected failures end with one clear line, exit 2."""
-    return commandline.main("pipeline", __doc__.splitlines()[0], COMMANDS, argv)
+    return cli.main("pipeline", __doc__.splitlines()[0], COMMANDS, argv)
 
 
 if __name__ == "__main__":

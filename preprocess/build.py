@@ -13,7 +13,6 @@ manifests atomically; any re-run completes a manifest that is still missing.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
@@ -29,14 +28,13 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from preprocess import devices
 from preprocess.cache import (
-    CACHE_FORMAT_VERSION,
     MANIFEST_NAME,
     PSD_NAME,
     CacheError,
     CacheManifest,
     ShardRecord,
+    cache_config,
     load_psd,
     read_manifest,
     read_shard_attrs,
@@ -47,10 +45,8 @@ from preprocess.cache import (
     write_shard,
 )
 from preprocess.config import BuildOptions, CQTConfig, NormalizeConfig, WhitenConfig
-from preprocess.errors import ignore_interrupt
 from preprocess.images import ImageMaker
 from preprocess.layout import (
-    DETECTORS,
     N_TIME,
     BadSampleError,
     data_detectors,
@@ -59,14 +55,17 @@ from preprocess.layout import (
     read_split,
     sample_path,
 )
-from preprocess.outputs import claim_dir
-from preprocess.provenance import (
+from preprocess.psd.estimate import estimate_psd
+from preprocess.recipe import ImageRecipe
+from runtime import devices
+from runtime.errors import ignore_interrupt
+from runtime.outputs import claim_dir
+from runtime.provenance import (
     config_hash,
     library_versions,
     settings_differences,
     write_json_atomic,
 )
-from preprocess.whiten import estimate_psd
 
 logger = logging.getLogger(__name__)
 
@@ -108,7 +107,7 @@ class _SampleFiles(Dataset):
 
 def build_device(options: BuildOptions) -> torch.device:
     """This process's device: ``cuda:LOCAL_RANK`` under torchrun, so each rank builds on its
-    own GPU (``preprocess.devices.resolve_device``)."""
+    own GPU (``runtime.devices.resolve_device``)."""
     return devices.resolve_device(options.device, processes=options.world_size)
 
 
@@ -176,8 +175,8 @@ def _estimate(data: Path, split: str, ids: list[str], whiten: WhitenConfig,
     return estimate_psd(used, whiten), len(used)
 
 
-def _psd_from_cache(cache: Path) -> tuple[np.ndarray, str]:
-    manifest = read_manifest(cache)
+def _psd_from_cache(manifest: CacheManifest) -> tuple[np.ndarray, str]:
+    cache = manifest.root
     if manifest.psd is None:
         raise ValueError(f"{cache}: cache holds no PSD (built with --no-whiten)")
     if manifest.info.get("split") == "test" and "psd_source" not in manifest.info:
@@ -210,7 +209,7 @@ def _check_same(out: Path, what: str, old: Mapping[str, Any], new: Mapping[str, 
 
 def _resolve_psd(
     data: Path, split: str, out: Path, whiten: WhitenConfig, options: BuildOptions,
-    psd_from: Path | None, psd_from_split: bool = False,
+    psd_from: CacheManifest | None, psd_from_split: bool = False,
 ) -> tuple[np.ndarray | None, str]:
     """The PSD to whiten with and where it came from: another cache's, this split's own
     samples' (``psd_from_split``), or by default the training split's noise-only samples."""
@@ -228,15 +227,14 @@ def _resolve_psd(
     return _noise_psd(data, whiten, options)
 
 
-def _estimated_like(whiten: WhitenConfig, psd_from: Path | None) -> WhitenConfig:
+def _estimated_like(whiten: WhitenConfig, psd_from: CacheManifest | None) -> WhitenConfig:
     """``whiten`` with the PSD-estimation settings of the cache the PSD comes from: they
     describe the PSD this cache is whitened with, whatever the command line said."""
     if psd_from is None or not whiten.whiten:
         return whiten
-    source = read_manifest(psd_from).config.get("whiten", {})
-    return replace(whiten, psd_average=source.get("psd_average", whiten.psd_average),
-                   psd_max_samples=source.get("psd_max_samples", whiten.psd_max_samples),
-                   psd_gate=source.get("psd_gate", False))  # absent: made before the gate
+    source = psd_from.recipe.whiten
+    return replace(whiten, psd_average=source.psd_average,
+                   psd_max_samples=source.psd_max_samples, psd_gate=source.psd_gate)
 
 
 def _shard_batches(start: int, stop: int, batch_size: int) -> list[list[int]]:
@@ -284,31 +282,22 @@ def build_cache(
 
     if psd_from and psd_from_split:
         raise ValueError("give --psd-from CACHE or --psd-from-split, not both")
-    whiten = _estimated_like(whiten, Path(psd_from) if psd_from else None)
-    psd, psd_source = _resolve_psd(data, split, out, whiten, options,
-                                   Path(psd_from) if psd_from else None, psd_from_split)
-    config = {
-        "format_version": CACHE_FORMAT_VERSION,
-        "cqt": asdict(cqt),
-        "whiten": asdict(whiten),
-        "psd_sha256": hashlib.sha256(psd.tobytes()).hexdigest()[:16] if psd is not None else None,
-    }
-    if normalize.record() is not None:  # absent means none: models trained before accept it
-        config["normalize"] = normalize.record()
+    source = read_manifest(psd_from) if psd_from else None  # read once
+    whiten = _estimated_like(whiten, source)
+    psd, psd_source = _resolve_psd(data, split, out, whiten, options, source, psd_from_split)
     detectors = data_detectors(data)
-    if detectors != DETECTORS:  # absent means G2Net's three: their caches keep their hash
-        config["detectors"] = list(detectors)
-    source = (tuple(read_manifest(psd_from).config.get("detectors", DETECTORS)) if psd_from
-              else detectors)
-    if source != detectors or (psd is not None and len(psd) != len(detectors)):
-        raise ValueError(f"{psd_from or psd_source}: its PSD is of detectors {' '.join(source)},"
-                         f" but {data} holds {' '.join(detectors)}")
+    recipe = ImageRecipe(whiten, cqt, normalize, detectors)
+    config = cache_config(recipe, psd)
+    held = source.recipe.detectors if source is not None else detectors
+    if held != detectors or (psd is not None and len(psd) != len(detectors)):
+        raise ValueError(f"{psd_from or psd_source}: its PSD is of detectors {' '.join(held)}, "
+                         f"but {data} holds {' '.join(detectors)}")
     info = {"split": split, "data": str(data.resolve()), "shard_size": options.shard_size,
             "n_rows": len(ids), "psd_source": psd_source, "device": device.type}
     _start(out, config, info, psd)
 
     report = BuildReport()
-    computer = ImageMaker(psd, whiten, cqt, device, normalize, len(detectors))
+    computer = ImageMaker(recipe, psd, device)
     n_shards = max(1, math.ceil(len(ids) / options.shard_size))
     mine = [k for k in range(n_shards) if k % options.world_size == options.rank]
     todo = []

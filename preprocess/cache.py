@@ -40,7 +40,8 @@ from typing import Any
 import h5py
 import numpy as np
 
-from preprocess.provenance import (
+from preprocess.recipe import ImageRecipe
+from runtime.provenance import (
     atomic_path,
     canonical_json,
     config_hash,
@@ -57,16 +58,14 @@ PSD_NAME = "psd.npy"
 CHUNK_ROWS = 64  # samples per HDF5 chunk: one aligned training batch is one contiguous read
 
 
+def cache_config(recipe: ImageRecipe, psd: np.ndarray | None) -> dict[str, Any]:
+    """The configuration of a cache of ``recipe``'s images whitened by ``psd``: what its
+    manifest, shards and hash record, and what checkpoints carry."""
+    return {"format_version": CACHE_FORMAT_VERSION, **recipe.to_config(psd)}
+
+
 class CacheError(ValueError):
     """A cache directory is missing, incomplete, corrupt or of another format version."""
-
-
-def detectors_of(config: Mapping[str, Any]) -> tuple[str, ...]:
-    """The image channels' detectors of a cache configuration: ``config["detectors"]``, or
-    G2Net's H1 L1 V1 when absent (every cache built before other sets existed)."""
-    from preprocess.layout import DETECTORS
-
-    return tuple(config.get("detectors", DETECTORS))
 
 
 def shard_name(index: int) -> str:
@@ -90,7 +89,7 @@ class CacheManifest:
 
     root: Path
     config: dict[str, Any]  # resolved configuration that produced the images
-    config_hash: str  # preprocess.provenance.config_hash(config)
+    config_hash: str  # runtime.provenance.config_hash(config)
     n_samples: int
     image_shape: tuple[int, int, int]  # (3, F, T)
     shards: list[ShardRecord]
@@ -107,9 +106,14 @@ class CacheManifest:
         return int(np.prod(self.image_shape)) * np.dtype(np.float16).itemsize
 
     @property
+    def recipe(self) -> ImageRecipe:
+        """How the images were made (``preprocess.recipe``)."""
+        return ImageRecipe.from_config(self.config)
+
+    @property
     def detectors(self) -> tuple[str, ...]:
         """The detectors of the image channels, in order (G2Net's three unless recorded)."""
-        return detectors_of(self.config)
+        return self.recipe.detectors
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """The ``preprocess`` command: thin argument parsing over the library's jobs.
 
 Each subcommand lives in ``preprocess/commands/<name>.py``, imported only when it runs
-(``preprocess.commandline``); its ``add_parser(subparsers)`` registers its options.
+(``runtime.cli``); its ``add_parser(subparsers)`` registers its options.
 """
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from preprocess import commandline
+from runtime import cli
 
-COMMANDS: commandline.Registry = {
+COMMANDS: cli.Registry = {
     "simulate": ("preprocess.commands.simulate",
                  "simulate BBH signals in coloured design noise, G2Net layout"),
     "build-cqt": ("preprocess.commands.build_cqt",
@@ -24,7 +24,7 @@ COMMANDS: commandline.Registry = {
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: run one subcommand; expected failures end with one clear line, exit 2."""
-    return commandline.main("preprocess", __doc__.splitlines()[0], COMMANDS, argv)
+    return cli.main("preprocess", __doc__.splitlines()[0], COMMANDS, argv)
 
 
 if __name__ == "__main__":

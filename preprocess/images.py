@@ -12,12 +12,11 @@ import math
 import numpy as np
 import torch
 
-from preprocess import devices
-from preprocess.config import CQTConfig, NormalizeConfig, WhitenConfig
 from preprocess.cqt import CQT
-from preprocess.layout import DETECTORS
 from preprocess.normalize import normalizers
+from preprocess.recipe import ImageRecipe
 from preprocess.whiten import Whitener, whitening_filter
+from runtime import devices
 
 FLOAT16_MAX = 65504.0
 
@@ -37,21 +36,19 @@ def _float16_problem(low: float, high: float, flushed: float, where: str) -> str
 class ImageMaker:
     """Whitening + CQT (+ per-sample normalisation) on the device for batches of raw samples.
 
-    What ``build-cqt`` stores, and what a search over continuous strain computes for each
-    window: the same code, so a window of a stream gives the images its 2 s give as a G2Net
-    sample whitened by the same PSD. ``set_psd`` swaps the whitening PSD (a search's running
-    estimate) without rebuilding the CQT kernels.
+    Made from an image recipe (``preprocess.recipe``): what ``build-cqt`` stores, and what a
+    search over continuous strain computes for each window, so a window of a stream gives the
+    images its 2 s give as a G2Net sample whitened by the same PSD. ``set_psd`` swaps the
+    whitening PSD (a search's running estimate) without rebuilding the CQT kernels.
     """
 
-    def __init__(self, psd: np.ndarray | None, whiten: WhitenConfig, cqt: CQTConfig,
-                 device: torch.device, normalize: NormalizeConfig = NormalizeConfig(),
-                 n_detectors: int = len(DETECTORS)):
-        self.device, self.whiten = device, whiten
-        self.cqt = CQT(cqt).to(device)
-        level, rows = normalizers(normalize, whiten, self.cqt)
-        self.whitener = Whitener(psd, whiten, level).to(device)  # sample-psd divides spectra
+    def __init__(self, recipe: ImageRecipe, psd: np.ndarray | None, device: torch.device):
+        self.device, self.recipe, self.whiten = device, recipe, recipe.whiten
+        self.cqt = CQT(recipe.cqt).to(device)
+        level, rows = normalizers(recipe.normalize, recipe.whiten, self.cqt)
+        self.whitener = Whitener(psd, recipe.whiten, level).to(device)  # sample-psd: spectra
         self.rows = rows.to(device)  # row-median divides |CQT| rows
-        self.image_shape = self.cqt.image_shape(n_detectors, whiten.n_time)
+        self.image_shape = self.cqt.image_shape(len(recipe.detectors), recipe.whiten.n_time)
 
     def set_psd(self, psd: np.ndarray) -> None:
         """Whiten from now on with ``psd`` ``(D, F)`` (strain^2/Hz on the rFFT grid of

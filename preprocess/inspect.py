@@ -11,8 +11,8 @@ from matplotlib.figure import Figure
 from preprocess.cache import CacheManifest
 from preprocess.dataset import SpectrogramCache
 from preprocess.layout import UNKNOWN_TARGET, read_csv
-from preprocess.outputs import claim_file, write_sidecar
-from preprocess.provenance import atomic_path
+from runtime.figures import save_figure
+from runtime.outputs import claim_file, write_sidecar
 
 
 def _flatten(config: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
@@ -129,8 +129,7 @@ def render_examples(cache_root: str | Path, png: str | Path, injections: str | P
                 snr_text = f", SNR {snr[i]:.1f}" if np.isfinite(snr[i]) else ""
                 ax.set_title(f"{label} {cache.ids[i]} {detector}{snr_text}", fontsize=8)
     figure.suptitle(f"{Path(cache_root).name}: CQT magnitude (colour scale 0-{vmax:.2f})")
-    with atomic_path(png) as tmp:
-        figure.savefig(tmp, dpi=90, format="png")
+    save_figure(figure, png, dpi=90)
     write_sidecar(png, {"what": "example spectrograms", "cache": str(cache_root),
                         "injections": str(injections) if injections else None, "rows": n})
     return png

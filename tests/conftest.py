@@ -23,7 +23,7 @@ def _release_output_locks():
     """Output folders a test's commands locked are released after it (as a command's end
     releases them), so tests never hold hundreds of locks."""
     yield
-    from preprocess.outputs import release_all
+    from runtime.outputs import release_all
 
     release_all()
 

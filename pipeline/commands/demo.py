@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from pipeline.config import ChainConfig
+from pipeline.demo.config import ChainConfig
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -37,7 +37,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the chain and print the summary table and where the plots are."""
-    from pipeline.demo import run_chain, summarise_table
+    from pipeline.demo.chain import run_chain, summarise_table
 
     model_kwargs = {"stem": args.stem} if args.model.startswith("resnet") else {}
     config = ChainConfig(

@@ -6,7 +6,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from pipeline.config import EvaluateConfig
+from pipeline.evaluate.config import EvaluateConfig
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Load the files, evaluate, write the report."""
-    from pipeline.evaluate import condition_table, evaluate, read_predictions, write_report
+    from pipeline.evaluate.metrics import condition_table, evaluate, read_predictions, write_report
     from preprocess.layout import read_csv, read_labels
 
     names = args.name or [path.stem for path in args.predictions]

@@ -12,7 +12,8 @@ import os
 import sys
 
 from pipeline.commands.train import DEPTHS, add_training_options, training_config
-from pipeline.config import FamilyConfig, TrainConfig
+from pipeline.family.config import FamilyConfig
+from pipeline.training.config import TrainConfig
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -47,7 +48,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def config_from_args(args: argparse.Namespace) -> FamilyConfig:
     """The ``FamilyConfig`` the command line describes."""
-    from pipeline.family import member_names
+    from pipeline.family.run import member_names
 
     depths = args.depths if args.depths is not None else ([] if args.model else DEPTHS)
     train = training_config(args, folds=args.folds, fold=args.fold)
@@ -62,8 +63,8 @@ def config_from_args(args: argparse.Namespace) -> FamilyConfig:
 
 def run(args: argparse.Namespace) -> int:
     """Run the family; print the comparison (rank 0). Exit 1 when a member failed."""
-    from pipeline.family import run_family
-    from pipeline.family_report import markdown_table
+    from pipeline.family.report import markdown_table
+    from pipeline.family.run import run_family
 
     main_rank = os.environ.get("RANK", "0") == "0"
     if not main_rank:

@@ -6,7 +6,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from pipeline.config import ENSEMBLE_METHODS, PredictConfig
+from pipeline.classifier.config import ENSEMBLE_METHODS, PredictConfig
 
 log = logging.getLogger(__name__)
 
@@ -52,9 +52,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Predict, ensemble, write."""
-    from pipeline.predict import predict, write_predictions
-    from pipeline.stacking import load_weights, predict_with_weights
-    from preprocess.outputs import claim_file
+    from pipeline.classifier.predict import predict, write_predictions
+    from pipeline.family.stacking import load_weights, predict_with_weights
+    from runtime.outputs import claim_file
 
     claim_file(args.out, "predictions")  # refused before the work, not after it
 

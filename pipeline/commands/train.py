@@ -11,7 +11,7 @@ import os
 from typing import Any
 
 from models.stems import DEFAULT_STEM, STEMS
-from pipeline.config import AugmentConfig, TrainConfig
+from pipeline.training.config import AugmentConfig, TrainConfig
 
 DEPTHS = (16, 18, 34, 50, 101, 152)
 
@@ -112,7 +112,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 def run(args: argparse.Namespace) -> int:
     """Train; print where the run is and its best validation AUC (rank 0 only)."""
-    from pipeline.train import fit
+    from pipeline.training.loop import fit
 
     main_rank = os.environ.get("RANK", "0") == "0"
     if not main_rank:

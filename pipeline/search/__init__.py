@@ -1,45 +1,41 @@
-"""The matched-filter search over streams, and what a network search shares with it.
+"""Searches over continuous strain, by stage, as PyCBC lays out a search.
 
-One stage per module, as PyCBC lays out a search:
+A window of strain becomes a score, then a trigger, then a figure of merit:
 
-==================  ==========================================================================
-``config.py``       the searches' settings (light: the command line reads its defaults here)
-``bank.py``         template banks: the 2-s snippet bank and the search's full-length one
-``snippet.py``      the 2-s matched-filter baseline (``pipeline baseline matched-filter``)
-``psd.py``          the running median-Welch PSD of the data around each stretch, or a file's
-``filter.py``       FFT matched filtering of long overlapping blocks
-``chisq.py``        Allen's chi-squared signal-consistency test
-``triggers.py``     single-detector peaks and clustering; segment files; MLGWSC-1 trigger files
-``inspiral.py``     one segment's single-detector triggers (PSD, blocks, filter, chi-squared)
-``coinc.py``        coincidence between detectors, network statistic, candidate clustering
-``ranking.py``      the ranking statistics: SNR and PyCBC's reweighted SNR
-``slides.py``       time slides: shifts, how many a segment holds, background duration
-``mf_search.py``    the job: segments, workers, resume, progress, ranking and slides
-``volume.py``       FAR, injections found, sensitive volume and distance with errors
-``report.py``       ``pipeline evaluate-search``: tables and plots of searches side by side
-==================  ==========================================================================
+==================  ===========================================================================
+``job.py``          the one job of both searches: strain files in, pieces cut and named,
+                    settings recorded or refused, bad strain skipped and counted, work resumed,
+                    trigger files and ``result.json`` out
+``matched_filter/`` the matched-filter search: bank, filter, chi-squared, coincidence, ranking
+``network/``        the network search: models, window images, slide scores
+``slides.py``       time slides: shifts, how many a piece holds
+``sites.py``        light-travel times between the detectors' sites
+``triggers.py``     clustering in time, and MLGWSC-1 trigger files (their one writer and reader)
+``evaluate/``       FAR, sensitive volume and distance, searches side by side
+``config.py``       ``SlideConfig``, the settings both searches share
+==================  ===========================================================================
 
-Names are imported on first use (PEP 562), so importing the package, or ``config`` alone,
-loads neither lalsimulation nor h5py.
+The strain readers are ``preprocess.stream``, the PSD ``preprocess.psd``, the images
+``preprocess.images`` (the image recipe ``build-cqt`` uses) and the banks ``pipeline.bank``.
+Names are imported on first use (PEP 562), so importing the package loads neither
+lalsimulation nor h5py.
 """
 
 from __future__ import annotations
 
-from preprocess.commandline import lazy_exports
+from runtime.lazy import lazy_exports
 
 _EXPORTS = {  # public name -> module holding it
-    "SearchConfig": ".config",
-    "FilterConfig": ".config",
-    "RankingConfig": ".config",
     "SlideConfig": ".config",
-    "PSDConfig": ".config",
-    "SearchBankConfig": ".config",
-    "EvaluateSearchConfig": ".config",
-    "RunningPSD": ".psd",
-    "FixedPSD": ".psd",
-    "run_search": ".mf_search",
-    "evaluate_searches": ".report",
-    "SearchFiles": ".report",
+    "SearchConfig": ".matched_filter.config",
+    "FilterConfig": ".matched_filter.config",
+    "RankingConfig": ".matched_filter.config",
+    "NetworkSearchConfig": ".network.config",
+    "EvaluateSearchConfig": ".evaluate.config",
+    "run_search": ".matched_filter.search",
+    "run_network_search": ".network.search",
+    "evaluate_searches": ".evaluate.report",
+    "SearchFiles": ".evaluate.report",
     "write_trigger_file": ".triggers",
     "read_trigger_file": ".triggers",
 }

@@ -10,9 +10,9 @@ two slides give a pair the same lag: ``k * step * (D - 1) <= T - step``. So no d
 meets its own zero-lag partner (the step is longer than the longest template or window plus
 the light-travel time: ``check_step``), and every slide is new data. A segment too short for
 the slides asked for uses what it can hold; the background duration reached is the sum over
-segments of its slides times its analysed time (``background_seconds``), and is reported.
+pieces of its slides times its analysed time, and is reported (``job.rank_job``).
 
-The network search uses these same functions on its window times, so both searches' slides
+Both searches use these functions (the network search on its window times), so their slides
 pair the same data.
 """
 
@@ -64,9 +64,3 @@ def slide_count(config: SlideConfig, spans: Sequence[float]) -> int:
 def slides_in(span: float, count: int, step: float, n_detectors: int) -> int:
     """How many of slides ``1 .. count`` a span of ``span`` s runs."""
     return min(count, max_slides(span, step, n_detectors))
-
-
-def background_seconds(spans: Sequence[float], count: int, step: float,
-                       n_detectors: int) -> float:
-    """Background time reached: each span's slides times its length, summed."""
-    return float(sum(slides_in(s, count, step, n_detectors) * s for s in spans))

@@ -1,32 +1,27 @@
-"""Triggers: single-detector peaks of the SNR, their per-segment files, and the MLGWSC-1 files.
+"""Trigger tables and files: clustering in time, and the MLGWSC-1 trigger files of a search.
 
-**Peaks** (``cluster_peaks``): per template, the samples whose ``|z|`` reaches the threshold,
-grouped into runs whose consecutive members are at most ``window`` samples apart; each run
-keeps its loudest sample. A loud event so leaves one trigger per template (PyCBC clusters per
-template over a window the same way), and coincidence then pairs templates across detectors.
-
-**Segment files** (``segments/<gps>-<seconds>.h5`` of a search folder, the unit of resuming):
-one group per detector with ``time`` (GPS, float64), ``template`` (int32), ``snr`` (|z|,
-float32) and ``chisq`` (reduced, float32); attributes ``gps_start``, ``gps_stop`` (the data
-read), ``analysed_start``, ``analysed_stop`` (where triggers can be), ``detectors``,
-``filter_hash`` and ``cpu_seconds``. Written under a temporary name and renamed: a file
-there is complete.
+**Clustering** (``cluster``): the loudest trigger keeps every other within a window out, so one
+event is counted once, in the foreground and the background alike (both searches).
 
 **Trigger files** (MLGWSC-1's submission format, Schäfer et al. 2023): HDF5 with 1-D datasets
 ``time`` (GPS), ``stat`` (ranking statistic, louder is more significant) and ``var`` (s: an
 injection within ``var`` of ``time`` is found by it), which the challenge's ``evaluate.py``
-reads, plus gwspec's ``slide``, ``template``, ``snr_<det>``, ``chisq_<det>`` (NaN where a
-detector took no part) and the attributes ``duration`` (s of data the triggers stand for:
-the analysed time, times the slides for a background), ``statistic``, ``search``
-(``matched-filter``, or a network search's name), ``slides``, ``detectors``; the dataset
-``analysed`` ``(n, 2)`` holds the analysed GPS spans. The CSV beside it holds the same columns.
-``write_trigger_file`` and ``read_trigger_file`` are this format's one writer and reader.
+reads, plus gwspec's ``slide`` and each search's own columns (the matched filter's
+``template``, ``snr_<det>``, ``chisq_<det>``, NaN where a detector took no part), and the
+attributes of ``PROVENANCE``: ``duration`` (s of data the triggers stand for: the analysed
+time, times the slides for a background), ``search`` (``matched-filter`` or ``network``),
+``statistic``, ``detectors``, ``slides`` (the slides run; 0: zero lag), ``slide_step``,
+``strain`` (the identity of the strain files searched) and, for gwspec streams, ``stream``
+(the stream's configuration hash, which its injection table records too); the dataset
+``analysed`` ``(n, 2)`` holds the analysed GPS spans. The CSV beside it holds the same
+columns. ``write_trigger_file`` and ``read_trigger_file`` are this format's one writer and
+reader; another search's file of ``time``, ``stat`` and ``var`` alone reads too.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+import bisect
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -34,128 +29,41 @@ import h5py
 import numpy as np
 import pandas as pd
 
-from preprocess.provenance import atomic_path
+from runtime.provenance import atomic_path
 
 FORMAT = "gwspec-triggers"
 REQUIRED = ("time", "stat", "var")  # what MLGWSC-1's evaluate.py reads
 
 
-@dataclass
-class SingleTriggers:
-    """One detector's triggers: each array ``(T,)``."""
-
-    time: np.ndarray  # GPS s, float64
-    template: np.ndarray  # bank index, int32
-    snr: np.ndarray  # |z|, float32
-    chisq: np.ndarray  # reduced chi-squared, float32
-
-    @classmethod
-    def empty(cls) -> SingleTriggers:
-        return cls(np.zeros(0), np.zeros(0, np.int32), np.zeros(0, np.float32),
-                   np.zeros(0, np.float32))
-
-    @classmethod
-    def concat(cls, parts: Sequence[SingleTriggers]) -> SingleTriggers:
-        if not parts:
-            return cls.empty()
-        return cls(*(np.concatenate([getattr(p, name) for p in parts])
-                     for name in ("time", "template", "snr", "chisq")))
-
-    def __len__(self) -> int:
-        return len(self.time)
-
-    def take(self, index: np.ndarray) -> SingleTriggers:
-        return SingleTriggers(self.time[index], self.template[index], self.snr[index],
-                              self.chisq[index])
+def cluster(times: np.ndarray, stats: np.ndarray, window: float) -> np.ndarray:
+    """Indices kept: loudest first, each keeping out all others within ``window`` s."""
+    kept: list[float] = []
+    chosen = []
+    for i in np.argsort(-stats, kind="stable"):
+        t = float(times[i])
+        j = bisect.bisect_left(kept, t - window)
+        if j < len(kept) and kept[j] <= t + window:
+            continue
+        bisect.insort(kept, t)
+        chosen.append(i)
+    return np.sort(np.array(chosen, dtype=np.int64))
 
 
-def chain_clusters(keys: np.ndarray, times: np.ndarray, values: np.ndarray,
-                   window: float) -> np.ndarray:
-    """Indices of the loudest member of each run: entries of equal ``keys`` sorted by ``times``
-    whose consecutive gaps are at most ``window``. Inputs ``(T,)``; output sorted by key, time."""
-    if not len(times):
-        return np.zeros(0, dtype=np.int64)
-    order = np.lexsort((times, keys))
-    k, t, v = keys[order], times[order], values[order]
-    new = np.ones(len(order), dtype=bool)
-    new[1:] = (k[1:] != k[:-1]) | (t[1:] - t[:-1] > window)
-    run = np.cumsum(new) - 1  # (T,) run id
-    loudest = np.lexsort((-v, run))  # the loudest first within each run
-    first = loudest[np.r_[True, run[loudest][1:] != run[loudest][:-1]]]
-    return order[np.sort(first)]
-
-
-def cluster_peaks(power: np.ndarray, threshold: float,
-                  window: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per-template peaks of ``|z|^2`` ``(K, N)``: ``(template, index, |z|)``, each ``(T,)``."""
-    rows, cols = np.nonzero(power >= np.float32(threshold) ** 2)
-    keep = chain_clusters(rows, cols, power[rows, cols], window)
-    return rows[keep], cols[keep], np.sqrt(power[rows[keep], cols[keep]])
-
-
-def recluster(triggers: SingleTriggers, window: float) -> SingleTriggers:
-    """The same clustering over a whole segment's triggers (joins runs cut by block edges)."""
-    keep = chain_clusters(triggers.template, triggers.time, triggers.snr, window)
-    return triggers.take(np.sort(keep))
-
-
-@dataclass
-class SegmentTriggers:
-    """Every detector's triggers of one segment, and its analysed span (GPS)."""
-
-    triggers: dict[str, SingleTriggers]
-    gps_start: float
-    gps_stop: float
-    analysed: tuple[float, float]
-    cpu_seconds: float = 0.0  # spent filtering it (the bench's speed figure)
-
-    @property
-    def detectors(self) -> tuple[str, ...]:
-        return tuple(self.triggers)
-
-
-def write_segment(path: str | Path, segment: SegmentTriggers, filter_hash: str) -> None:
-    """Write one segment's triggers atomically (see the module docstring)."""
-    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
-        f.attrs.update(format="gwspec-segment-triggers", gps_start=segment.gps_start,
-                       gps_stop=segment.gps_stop, analysed_start=segment.analysed[0],
-                       analysed_stop=segment.analysed[1], filter_hash=filter_hash,
-                       detectors=" ".join(segment.detectors), cpu_seconds=segment.cpu_seconds)
-        for detector, single in segment.triggers.items():
-            for name in ("time", "template", "snr", "chisq"):
-                f.create_dataset(f"{detector}/{name}", data=getattr(single, name))
-
-
-def read_segment(path: str | Path) -> tuple[SegmentTriggers, str]:
-    """A segment file and the filter hash it was made with."""
-    path = Path(path)
-    try:
-        with h5py.File(path, "r") as f:
-            detectors = str(f.attrs["detectors"]).split()
-            triggers = {d: SingleTriggers(*(f[f"{d}/{name}"][()] for name in
-                                            ("time", "template", "snr", "chisq")))
-                        for d in detectors}
-            segment = SegmentTriggers(triggers, float(f.attrs["gps_start"]),
-                                      float(f.attrs["gps_stop"]),
-                                      (float(f.attrs["analysed_start"]),
-                                       float(f.attrs["analysed_stop"])),
-                                      float(f.attrs.get("cpu_seconds", 0.0)))
-            return segment, str(f.attrs["filter_hash"])
-    except (OSError, KeyError) as error:
-        raise ValueError(f"{path}: not a readable segment trigger file ({error}); delete it "
-                         "to filter that segment again") from error
+PROVENANCE = ("duration", "search", "statistic", "detectors", "slides", "slide_step", "strain")
 
 
 def write_trigger_file(path: str | Path, table: pd.DataFrame, attrs: Mapping[str, Any],
                        analysed: np.ndarray) -> Path:
     """Write ``table`` (``time``, ``stat``, ``var`` and any numeric columns) as an MLGWSC-1
-    trigger file at ``path`` (.hdf) and as CSV beside it, atomically; returns ``path``."""
+    trigger file at ``path`` (.hdf) and as CSV beside it, atomically; ``attrs`` holds
+    ``PROVENANCE`` (and ``stream`` for a gwspec stream). Returns ``path``."""
     path = Path(path)
     missing = [c for c in REQUIRED if c not in table.columns]
     if missing:
         raise ValueError(f"{path}: a trigger table needs columns {', '.join(missing)}")
-    if "duration" not in attrs:
-        raise ValueError(f"{path}: a trigger file records the duration it stands for")
+    unrecorded = [a for a in PROVENANCE if a not in attrs]
+    if unrecorded:
+        raise ValueError(f"{path}: a trigger file records {', '.join(unrecorded)}")
     table = table.sort_values("time", kind="stable").reset_index(drop=True)
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
         for column in table.columns:
@@ -169,7 +77,9 @@ def write_trigger_file(path: str | Path, table: pd.DataFrame, attrs: Mapping[str
 
 def read_trigger_file(path: str | Path) -> tuple[pd.DataFrame, dict[str, Any], np.ndarray]:
     """``(table, attributes, analysed spans (n, 2))`` of a trigger file; MLGWSC-1 files of
-    other searches (``time``, ``stat``, ``var`` only) read too, with empty attributes."""
+    other searches (``time``, ``stat``, ``var`` only) read too, with empty attributes.
+    ``ValueError`` naming the file for a column that is not finite, a ``var`` that is not
+    > 0, or datasets of different lengths."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such trigger file")
@@ -190,6 +100,17 @@ def read_trigger_file(path: str | Path) -> tuple[pd.DataFrame, dict[str, Any], n
     if len(lengths) > 1:
         raise ValueError(f"{path}: trigger datasets differ in length ({sorted(lengths)})")
     table = pd.DataFrame(columns)
-    if not np.isfinite(table[list(REQUIRED)].to_numpy(dtype=np.float64)).all():
-        raise ValueError(f"{path}: time, stat or var holds NaN or infinite values")
+    for name in REQUIRED:
+        try:
+            values = table[name].to_numpy(dtype=np.float64)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"{path}: dataset {name} is not numeric ({error})") from error
+        bad = ~np.isfinite(values) | ((values <= 0) if name == "var" else False)
+        if bad.any():
+            row = int(np.argmax(bad))
+            what = "finite and > 0" if name == "var" else "finite"
+            raise ValueError(f"{path}: {name} must be {what}; row {row} holds {values[row]:g}")
+    analysed = np.asarray(analysed, dtype=np.float64).reshape(-1, 2)
+    if not np.isfinite(analysed).all() or (analysed[:, 1] < analysed[:, 0]).any():
+        raise ValueError(f"{path}: its analysed spans are not finite, increasing GPS spans")
     return table, attrs, analysed

@@ -32,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
     from preprocess.cache import CacheError, verify_cache
     from preprocess.dataset import SpectrogramCache
     from preprocess.inspect import manifest_table, render_examples
-    from preprocess.outputs import claim_file
+    from runtime.outputs import claim_file
 
     if args.png:  # refuse a file of the user's before any work
         claim_file(args.png, "figure")

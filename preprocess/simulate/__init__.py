@@ -9,7 +9,7 @@ command line reads its defaults from, needs neither lalsimulation nor pandas.
 
 from __future__ import annotations
 
-from preprocess.commandline import lazy_exports
+from runtime.lazy import lazy_exports
 
 _EXPORTS = {  # public name -> module holding it
     "APPROXIMANTS": ".config",

@@ -24,16 +24,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from preprocess.errors import ignore_interrupt
 from preprocess.layout import N_TIME, SAMPLE_RATE, SPLITS, label_file, sample_path
-from preprocess.outputs import check_writable, claim_dir, owner_kind
-from preprocess.provenance import (
-    atomic_path,
-    config_hash,
-    ensure_free_space,
-    library_versions,
-    write_json_atomic,
-)
 from preprocess.simulate.config import SimulationConfig
 from preprocess.simulate.sample import (
     injection_columns,
@@ -41,6 +32,15 @@ from preprocess.simulate.sample import (
     sample_psds,
     simulate_sample,
     split_size,
+)
+from runtime.errors import ignore_interrupt
+from runtime.outputs import check_writable, claim_dir, owner_kind
+from runtime.provenance import (
+    atomic_path,
+    config_hash,
+    ensure_free_space,
+    library_versions,
+    write_json_atomic,
 )
 
 logger = logging.getLogger(__name__)

@@ -10,7 +10,7 @@ free of numpy, h5py and lalsimulation.
 
 from __future__ import annotations
 
-from preprocess.commandline import lazy_exports
+from runtime.lazy import lazy_exports
 
 _EXPORTS = {  # public name -> module holding it
     "ReadOptions": ".config",

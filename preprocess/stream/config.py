@@ -10,14 +10,33 @@ them only when a configuration is built.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from runtime.checks import positive
+
 SAMPLE_RATE = 2048  # Hz: every stream is written at this rate (= preprocess.layout.SAMPLE_RATE)
 DETECTORS = ("H1", "L1", "V1")  # detectors the simulator models (lalsimulation prefixes)
+KNOWN_DETECTORS = ("H1", "L1", "V1", "K1", "G1")  # detectors a stream file may hold: the
+# LIGO, Virgo, KAGRA and GEO sites lal knows (light-travel times, antenna patterns)
 DISTANCE_PRIORS = ("chirp", "volume")  # uniform in volume of chirp distance / of distance
 SNR_DISTRIBUTIONS = ("uniform", "loguniform")
 DTYPES = ("float32", "float64")
+
+
+def check_detectors(names: Sequence[str], where: str = "detectors") -> tuple[str, ...]:
+    """``names`` as a tuple once every one is a known detector and none repeats; else
+    ``ValueError`` naming ``where`` and the offending name."""
+    names = tuple(names)
+    for name in names:
+        if name not in KNOWN_DETECTORS:
+            raise ValueError(f"{where}: unknown detector {name!r} (expected one of "
+                             f"{' '.join(KNOWN_DETECTORS)})")
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ValueError(f"{where}: detector {' '.join(repeated)} named more than once")
+    return names
 
 
 @dataclass(frozen=True)
@@ -34,8 +53,11 @@ class ReadOptions:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "dq_bits", tuple(self.dq_bits))
-        if not self.min_duration > 0:
-            raise ValueError(f"min-duration must be > 0 s, got {self.min_duration}")
+        if not self.dq_bits or len(set(self.dq_bits)) != len(self.dq_bits):
+            raise ValueError(f"dq-bits {' '.join(self.dq_bits) or '(none)'}: name distinct bits")
+        positive("min-duration", self.min_duration)
+        if self.max_duration is not None:
+            positive("max-duration", self.max_duration)
         if self.max_duration is not None and self.max_duration < self.min_duration:
             raise ValueError(f"max-duration ({self.max_duration} s) is below min-duration "
                              f"({self.min_duration} s)")

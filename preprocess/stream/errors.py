@@ -1,6 +1,6 @@
 """Errors of stream files: each a ``ValueError`` whose one-line message names the file.
 
-``preprocess.errors.run_command`` prints them as one line with exit status 2. A
+``runtime.errors.run_command`` prints them as one line with exit status 2. A
 ``BadSegmentError`` (NaN, implausible values) can be skipped with ``--skip-bad``; the others
 (an unknown layout, a missing attribute, detectors that never overlap) cannot.
 """

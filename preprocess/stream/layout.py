@@ -40,10 +40,10 @@ from typing import Any
 import h5py
 import numpy as np
 
-from preprocess.provenance import atomic_path, canonical_json, config_hash
 from preprocess.stream.config import SAMPLE_RATE
 from preprocess.stream.errors import StreamError
 from preprocess.stream.runs import Run
+from runtime.provenance import atomic_path, canonical_json, config_hash
 
 FORMAT = "gwspec-stream"
 FORMAT_VERSION = 1

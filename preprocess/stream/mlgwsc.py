@@ -24,10 +24,10 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from preprocess.provenance import atomic_path
 from preprocess.stream.config import SAMPLE_RATE
 from preprocess.stream.errors import StreamError
 from preprocess.stream.runs import Interval, Run, gps_ticks
+from runtime.provenance import atomic_path
 
 BLOCK = 256 * SAMPLE_RATE  # samples copied at a time when writing strain
 Reader = Callable[[str, int, int], np.ndarray]  # (detector, first tick, stop tick) -> strain
@@ -92,14 +92,17 @@ def write_injections(path: str | Path, rows: Sequence[Mapping[str, float]],
         f.attrs.update(attrs)
 
 
-def read_injections(path: str | Path) -> dict[str, np.ndarray]:
-    """Every dataset of an MLGWSC-1 injection file: ``{name: (n,)}``."""
+def read_injections(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, object]]:
+    """Every dataset of an MLGWSC-1 injection file, ``{name: (n,)}``, and its attributes
+    (gwspec's record ``stream``, the configuration hash of the stream they were made for)."""
     path = Path(path)
     try:
         with h5py.File(path, "r") as f:
             missing = [k for k in ("tc", "mass1", "mass2", "distance") if k not in f]
             if missing:
                 raise StreamError(path, f"MLGWSC-1 injection file lacks {', '.join(missing)}")
-            return {k: f[k][()] for k in f if isinstance(f[k], h5py.Dataset)}
+            attrs = {k: (v.item() if isinstance(v, np.generic) else v)
+                     for k, v in f.attrs.items()}
+            return {k: f[k][()] for k in f if isinstance(f[k], h5py.Dataset)}, attrs
     except OSError as error:
         raise StreamError(path, f"not a readable HDF5 file ({error})") from error

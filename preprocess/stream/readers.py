@@ -33,6 +33,7 @@ from preprocess.stream import gwosc, layout, mlgwsc
 from preprocess.stream.config import SAMPLE_RATE, ReadOptions
 from preprocess.stream.errors import BadSegmentError, StreamError, gps_span, gps_time
 from preprocess.stream.runs import DetectorStrain, Interval, Run, intersect
+from runtime.provenance import file_identity
 
 logger = logging.getLogger(__name__)
 
@@ -81,8 +82,9 @@ def expand(paths: str | Path | Sequence[str | Path]) -> list[Path]:
     return files
 
 
-def scan_file(path: Path, options: ReadOptions) -> list[Run]:
-    """The runs of one file, whatever its layout."""
+def scan_file(path: Path, options: ReadOptions) -> tuple[list[Run], str | None]:
+    """The runs of one file, whatever its layout, and the configuration hash of the gwspec
+    stream it belongs to (None for other layouts)."""
     if not path.is_file():
         raise StreamError(path, "no such file" if not path.exists() else "not a file")
     try:
@@ -92,11 +94,11 @@ def scan_file(path: Path, options: ReadOptions) -> list[Run]:
                           "GWOSC strain file)") from error
     with handle as f:
         if layout.is_stream_file(f):
-            return layout.scan(path, f)
+            return layout.scan(path, f), str(f.attrs.get("config_hash", "")) or None
         if gwosc.is_gwosc(f):
-            return gwosc.scan(path, f, options)
+            return gwosc.scan(path, f, options), None
         if mlgwsc.is_mlgwsc(f):
-            return mlgwsc.scan(path, f)
+            return mlgwsc.scan(path, f), None
         keys = ", ".join(list(f)[:6]) or "nothing"
     raise StreamError(path, f"unknown layout: not a gwspec stream file (format attribute), a "
                       f"GWOSC file (strain/Strain) or an MLGWSC-1 file (a group of datasets per "
@@ -111,9 +113,13 @@ class StrainSet:
         self.options = options
         self.files = expand(paths)
         runs: dict[str, list[Run]] = {}
+        streams: set[str] = set()
         for path in self.files:
-            for run in scan_file(path, options):
+            found, stream = scan_file(path, options)
+            for run in found:
                 runs.setdefault(run.detector, []).append(run)
+            streams |= {stream} if stream else set()
+        self.streams = tuple(sorted(streams))  # gwspec streams' configuration hashes
         self.detectors = tuple(detectors) if detectors else tuple(sorted(runs))
         for detector in self.detectors:
             if detector not in runs:
@@ -138,6 +144,11 @@ class StrainSet:
             raise StreamError(self.files[0], f"detectors {', '.join(self.detectors)} share no "
                               "time with all of them on")
         return common
+
+    def identities(self) -> dict[str, str]:
+        """Each file's content identity (``runtime.provenance.file_identity``), by its
+        resolved path: what a resumed search checks its data against."""
+        return {str(p.resolve()): file_identity(p) for p in self.files}
 
     def _cover(self, detector: str) -> str:
         good = self.strains[detector].good

@@ -25,15 +25,6 @@ from typing import Any
 
 from tqdm import tqdm
 
-from preprocess.errors import ignore_interrupt
-from preprocess.outputs import claim_dir
-from preprocess.provenance import (
-    config_hash,
-    library_versions,
-    record_settings,
-    settings_differences,
-    write_json_atomic,
-)
 from preprocess.stream.chunk import injection_columns, make_chunk
 from preprocess.stream.config import SAMPLE_RATE, StreamConfig
 from preprocess.stream.errors import BadSegmentError, SettingsMismatchError, StreamError
@@ -49,6 +40,15 @@ from preprocess.stream.plan import (
 )
 from preprocess.stream.readers import ReadReport, StrainSet, cached_strain_set
 from preprocess.stream.tables import write_outputs
+from runtime.errors import ignore_interrupt
+from runtime.outputs import claim_dir
+from runtime.provenance import (
+    config_hash,
+    library_versions,
+    record_settings,
+    settings_differences,
+    write_json_atomic,
+)
 
 logger = logging.getLogger(__name__)
 

@@ -20,7 +20,6 @@ from typing import Any
 
 import pandas as pd
 
-from preprocess.provenance import atomic_path
 from preprocess.stream import mlgwsc
 from preprocess.stream.chunk import injection_columns
 from preprocess.stream.config import SAMPLE_RATE, StreamConfig
@@ -28,6 +27,7 @@ from preprocess.stream.glitches import COLUMNS as GLITCH_COLUMNS
 from preprocess.stream.layout import KINDS, chunk_name, read_levels, read_table
 from preprocess.stream.plan import Chunk
 from preprocess.stream.readers import StrainSet
+from runtime.provenance import atomic_path, config_hash
 
 
 def _write_csv(path: Path, frame: pd.DataFrame) -> None:
@@ -69,7 +69,8 @@ def write_outputs(out: Path, config: StreamConfig, chunks: list[Chunk],
                    pd.DataFrame(injections, columns=list(columns)).sort_values("tc"))
         mlgwsc.write_injections(out / "injections.hdf", injections, columns, {
             "approximant": config.approximant, "f_lower": config.f_lower,
-            "f_ref": config.f_lower, "distance_prior": config.distance_prior})
+            "f_ref": config.f_lower, "distance_prior": config.distance_prior,
+            "stream": config_hash(config.to_dict())})
     if mlgwsc_strain:
         for kind in KINDS if config.has_injections else KINDS[:1]:
             strain = StrainSet(out / kind)

@@ -8,7 +8,7 @@ import torch
 
 from pipeline.cli import main
 from preprocess.cache import write_cache
-from tests.pipeline.test_predict import make_checkpoint
+from tests.pipeline.classifier.test_predict import make_checkpoint
 from tests.preprocess.test_cache import damage_chunk
 
 

@@ -12,7 +12,8 @@ import pytest
 from pipeline.cli import main as pipeline_main
 from preprocess.cache import read_manifest
 from preprocess.cli import main as preprocess_main
-from preprocess.layout import DETECTORS, LayoutError, check_detectors, data_detectors, read_psd
+from preprocess.layout import DETECTORS, LayoutError, check_detectors, data_detectors
+from preprocess.psd.read import read_psd
 
 
 @pytest.fixture(scope="module")

@@ -12,9 +12,9 @@ from torch.utils.data import DataLoader, default_collate
 
 from preprocess.cache import CacheError, read_manifest, verify_cache, write_cache
 from preprocess.dataset import SpectrogramCache, collate_batch
-from preprocess.errors import one_line
-from preprocess.provenance import config_hash
 from preprocess.samplers import ContiguousBatchSampler
+from runtime.errors import one_line
+from runtime.provenance import config_hash
 
 SHAPE = (3, 5, 7)  # tiny (3, F, T) images
 

@@ -13,7 +13,8 @@ from scipy.signal import chirp
 from preprocess.config import ALGORITHMS, CQTConfig, WhitenConfig
 from preprocess.cqt import CQT
 from preprocess.layout import N_TIME, SAMPLE_RATE, load_sample, read_split, sample_path
-from preprocess.whiten import Whitener, estimate_psd
+from preprocess.psd.estimate import estimate_psd
+from preprocess.whiten import Whitener
 
 
 def _correlation(a: np.ndarray, b: np.ndarray) -> float:

@@ -12,12 +12,14 @@ import torch
 from preprocess.build import build_cache
 from preprocess.cache import read_manifest
 from preprocess.cli import main
-from preprocess.config import BuildOptions, CQTConfig, NormalizeConfig, WhitenConfig
+from preprocess.config import BuildOptions, NormalizeConfig, WhitenConfig
 from preprocess.dataset import SpectrogramCache
 from preprocess.images import ImageMaker
 from preprocess.layout import load_sample, read_split, sample_path
 from preprocess.normalize import REFERENCE_SAMPLES, SampleLevel, normalizers
-from preprocess.whiten import Whitener, estimate_psd
+from preprocess.psd.estimate import estimate_psd
+from preprocess.recipe import ImageRecipe
+from preprocess.whiten import Whitener
 from tests.tolerances import assert_float16_close, median_float16_step, standard_error
 
 QUIET = BuildOptions(workers=0, progress=False, batch_size=8, shard_size=64, threads=1)
@@ -94,8 +96,8 @@ def test_without_normalisation_the_level_stays_in_the_image(scaled_layout, tmp_p
 
 
 def _computer(psd, method, whiten=WhitenConfig()):
-    return ImageMaker(psd, whiten, CQTConfig(), torch.device("cpu"),
-                          NormalizeConfig(method=method))
+    recipe = ImageRecipe(whiten=whiten, normalize=NormalizeConfig(method=method))
+    return ImageMaker(recipe, psd, torch.device("cpu"))
 
 
 def test_a_chirp_stays_visible(simulated_data):

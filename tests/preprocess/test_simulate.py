@@ -19,10 +19,10 @@ from preprocess.layout import (
     SAMPLE_RATE,
     load_sample,
     read_labels,
-    read_psd,
     read_split,
     sample_path,
 )
+from preprocess.psd.read import read_psd
 from preprocess.simulate import INJECTION_COLUMNS, SimulationConfig, simulate, simulate_sample
 from preprocess.simulate.noise import design_psd
 from preprocess.simulate.priors import draw_parameters

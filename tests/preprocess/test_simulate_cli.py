@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from preprocess.cli import main
-from preprocess.outputs import LOCK
 from preprocess.simulate import SimulationConfig, simulate
+from runtime.outputs import LOCK
 
 
 def _files(root: Path) -> dict[str, bytes]:

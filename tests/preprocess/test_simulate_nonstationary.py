@@ -12,13 +12,14 @@ import pytest
 import scipy.signal
 
 from preprocess.cli import main
-from preprocess.layout import DETECTORS, SAMPLE_RATE, load_sample, read_psd, sample_path
-from preprocess.outputs import LOCK
+from preprocess.layout import DETECTORS, SAMPLE_RATE, load_sample, sample_path
+from preprocess.psd.read import read_psd
 from preprocess.simulate import SimulationConfig, injection_columns, simulate, simulate_sample
 from preprocess.simulate.glitches import GLITCH_COLUMNS
 from preprocess.simulate.noise_condition import NoiseCondition
 from preprocess.simulate.sample import condition_psds, observing_psds, sample_psds
 from preprocess.simulate.snr import optimal_snr
+from runtime.outputs import LOCK
 from tests.tolerances import assert_within_standard_errors, standard_error
 
 VARYING = SimulationConfig(n_train=24, n_test=0, seed=21, psd_scale_min=0.5, psd_scale_max=2.0,

@@ -8,16 +8,11 @@ import torch
 from scipy import signal
 
 from preprocess.config import WhitenConfig
-from preprocess.layout import load_sample, read_labels, read_psd, read_split, sample_path
-from preprocess.whiten import (
-    Whitener,
-    bandpass_response,
-    estimate_psd,
-    masked_median,
-    periodograms,
-    power_outliers,
-    taper,
-)
+from preprocess.layout import load_sample, read_labels, read_split, sample_path
+from preprocess.psd.estimate import estimate_psd, masked_median, power_outliers
+from preprocess.psd.estimate import sample_periodograms as periodograms
+from preprocess.psd.read import read_psd
+from preprocess.whiten import Whitener, bandpass_response, taper
 
 BAND = (25.0, 480.0)  # Hz, inside the default 20-500 Hz band-pass
 
@@ -167,20 +162,19 @@ def test_clean_noise_whitened_by_the_default_estimate_is_white(glitchy_and_clean
     learns no tilt as "what noise looks like". Whitened by the plain mean they are 20-25%
     off. (Its own PSD is the reference, not ideal white noise: a steep spectrum seen through a
     tapered 2-s window is itself whitened only to ~10% at 25 Hz and ~3% above 40 Hz.)"""
-    from preprocess.config import CQTConfig, NormalizeConfig
     from preprocess.images import ImageMaker
+    from preprocess.recipe import ImageRecipe
 
     training, samples = glitchy_and_clean
     config = WhitenConfig()
     x = torch.from_numpy(samples / config.raw_scale).float()
 
     def row_means(psd: np.ndarray) -> np.ndarray:
-        computer = ImageMaker(psd, config, CQTConfig(), torch.device("cpu"),
-                                  NormalizeConfig())
+        computer = ImageMaker(ImageRecipe(whiten=config), psd, torch.device("cpu"))
         return computer(x, "clean").astype(np.float64).mean(axis=(0, 1, 3))  # (F,)
 
-    frequencies = ImageMaker(None, WhitenConfig(whiten=False), CQTConfig(),
-                                 torch.device("cpu")).cqt.frequencies
+    frequencies = ImageMaker(ImageRecipe(whiten=WhitenConfig(whiten=False)), None,
+                             torch.device("cpu")).cqt.frequencies
     inside = (frequencies > 25) & (frequencies < 480)
     own = row_means(estimate_psd(samples, config))[inside]
     # the same images through two PSD estimates: the rows' sampling scatter is shared, what

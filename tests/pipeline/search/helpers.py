@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipeline.search.bank import SearchBank
-from pipeline.search.config import FilterConfig, PSDConfig, SearchBankConfig
+from pipeline.bank.config import SearchBankConfig
+from pipeline.bank.stream import SearchBank
+from pipeline.search.matched_filter.config import FilterConfig
+from preprocess.psd.config import PSDConfig
 from preprocess.simulate.glitches import Glitch, glitch_waveform
 from preprocess.simulate.snr import optimal_snr
 from preprocess.stream.config import SAMPLE_RATE, StreamConfig
@@ -49,3 +51,10 @@ def sine_gaussian(n: int, peak: int, snr: float, frequency: float = 120.0,
     glitch = Glitch("sine_gaussian", "H1", peak / SAMPLE_RATE, frequency, q, 2 * tau, snr, 0.3)
     shape = glitch_waveform(glitch, n) * 1e-22
     return shape * snr / optimal_snr(shape, true_psd(n)[0], BANK.f_lower)
+
+
+def trigger_attrs(**changes) -> dict:
+    """The provenance a trigger file records (``triggers.PROVENANCE``), for files made here:
+    a matched-filter zero-lag file of H1 L1 strain; ``changes`` override."""
+    return {"duration": 1e4, "search": "matched-filter", "statistic": "newsnr",
+            "detectors": "H1 L1", "slides": 0, "slide_step": 8.0, "strain": "s" * 16, **changes}

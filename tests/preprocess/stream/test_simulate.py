@@ -159,7 +159,9 @@ def test_a_detector_subset_holds_the_same_strain(small_stream: Path) -> None:
 
 
 def test_mlgwsc_files(small_stream: Path) -> None:
-    injections = read_injections(small_stream / "injections.hdf")
+    injections, attrs = read_injections(small_stream / "injections.hdf")
+    record = json.loads((small_stream / "stream.json").read_text())
+    assert attrs["stream"] == record["config_hash"]  # the stream they were made for
     for name in ("tc", "mass1", "mass2", "distance", "chirp_distance", "spin1z", "coa_phase",
                  "ra", "dec", "inclination", "polarization", "snr_H1"):
         assert injections[name].shape == (6,) and injections[name].dtype == np.float64, name
