@@ -62,22 +62,23 @@ NOT_WRITABLE_ERRNOS = (errno.EROFS, errno.EACCES, errno.EPERM)
 def run_command(prog: str, args: argparse.Namespace) -> int:
     """Run ``args.func(args)``; an expected error prints ``prog command: error: ...``, exit 2;
     Ctrl-C prints one line, exit 130. Output folders locked by the command are released."""
+    name = " ".join(str(part) for part in (args.command, getattr(args, "method", None)) if part)
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
-        print(f"\n{prog} {args.command}: interrupted; completed work is kept, re-run the same "
+        print(f"\n{prog} {name}: interrupted; completed work is kept, re-run the same "
               "command to resume", file=sys.stderr)
         return INTERRUPTED
     except EXPECTED_ERRORS as error:
-        print(f"{prog} {args.command}: error: {one_line(error)}", file=sys.stderr)
+        print(f"{prog} {name}: error: {one_line(error)}", file=sys.stderr)
         return 2
     except OSError as error:
         if is_disk_full(error):
-            print(f"{prog} {args.command}: error: {one_line(error)}; free some space and "
+            print(f"{prog} {name}: error: {one_line(error)}; free some space and "
                   "re-run (completed work is kept)", file=sys.stderr)
         elif error.errno in NOT_WRITABLE_ERRNOS:
             where = error.filename or "output"
-            print(f"{prog} {args.command}: error: {where}: cannot write there "
+            print(f"{prog} {name}: error: {where}: cannot write there "
                   f"({error.strerror}); choose an output on a writable disk", file=sys.stderr)
         else:
             raise

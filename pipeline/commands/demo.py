@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from pipeline.demo.config import ChainConfig
+from runtime.checks import finite_float
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -27,7 +28,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="ResNet stem (imagenet, small, small_t2); ignored for timm models")
     parser.add_argument("--epochs", type=int, default=defaults.epochs)
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
-    parser.add_argument("--lr", type=float, default=defaults.lr)
+    parser.add_argument("--lr", type=finite_float, default=defaults.lr)
     parser.add_argument("--no-tta", action="store_true", help="no LIGO channel-swap averaging")
     parser.add_argument("--device", default=defaults.device, help="auto, cpu or cuda")
     parser.add_argument("--workers", type=int, default=None, help="processes (default: cores)")

@@ -7,6 +7,7 @@ import logging
 from pathlib import Path
 
 from pipeline.evaluate.config import EvaluateConfig
+from runtime.checks import finite_float
 
 log = logging.getLogger(__name__)
 
@@ -28,12 +29,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="the simulator's injections.csv (enables the efficiency curve and, "
                              "when it records glitches or noise levels, the per-condition FPR "
                              "and efficiency, printed and in report.json)")
-    parser.add_argument("--fpr", type=float, default=defaults.fpr,
+    parser.add_argument("--fpr", type=finite_float, default=defaults.fpr,
                         help="false-positive rate of the efficiency curve (default %(default)g)")
-    parser.add_argument("--snr-bins", type=float, nargs=3, metavar=("MIN", "MAX", "WIDTH"),
+    parser.add_argument("--snr-bins", type=finite_float, nargs=3, metavar=("MIN", "MAX", "WIDTH"),
                         default=(defaults.snr_min, defaults.snr_max, defaults.snr_bin_width),
                         help="efficiency bins of network SNR (default %(default)s)")
-    parser.add_argument("--min-noise-per-fpr", type=float, default=defaults.min_noise_per_fpr,
+    parser.add_argument("--min-noise-per-fpr", type=finite_float,
+                        default=defaults.min_noise_per_fpr,
                         help="claim an FPR f only with at least this/f noise samples "
                              "(default %(default)g)")
     parser.add_argument("--out", type=Path, required=True, help="report directory")

@@ -7,6 +7,7 @@ import logging
 from pathlib import Path
 
 from pipeline.classifier.config import ENSEMBLE_METHODS, PredictConfig
+from runtime.checks import finite_float
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="data directory: rows follow its sample_submission.csv (test) or "
                              "training_labels.csv (train), whose ids must match the cache")
     parser.add_argument("--out", type=Path, required=True, help="submission CSV (id,target)")
-    parser.add_argument("--fill-missing", type=float, default=None, metavar="P",
+    parser.add_argument("--fill-missing", type=finite_float, default=None, metavar="P",
                         help="give ids of the split that have no image (samples build-cqt "
                         "--skip-bad rejected) probability P instead of refusing")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")

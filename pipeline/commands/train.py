@@ -12,6 +12,7 @@ from typing import Any
 
 from models.stems import DEFAULT_STEM, STEMS
 from pipeline.training.config import AugmentConfig, TrainConfig
+from runtime.checks import finite_float
 
 DEPTHS = (16, 18, 34, 50, 101, 152)
 
@@ -44,11 +45,11 @@ def add_training_options(p: argparse.ArgumentParser) -> None:
                         "(default: random)")
     p.add_argument("--epochs", type=int, default=d.epochs)
     p.add_argument("--batch-size", type=int, default=d.batch_size, help="per process")
-    p.add_argument("--lr", type=float, default=d.lr, help="AdamW peak learning rate")
-    p.add_argument("--weight-decay", type=float, default=d.weight_decay)
-    p.add_argument("--warmup-epochs", type=float, default=d.warmup_epochs)
-    p.add_argument("--min-lr", type=float, default=d.min_lr)
-    p.add_argument("--grad-clip", type=float, default=d.grad_clip, help="0 disables")
+    p.add_argument("--lr", type=finite_float, default=d.lr, help="AdamW peak learning rate")
+    p.add_argument("--weight-decay", type=finite_float, default=d.weight_decay)
+    p.add_argument("--warmup-epochs", type=finite_float, default=d.warmup_epochs)
+    p.add_argument("--min-lr", type=finite_float, default=d.min_lr)
+    p.add_argument("--grad-clip", type=finite_float, default=d.grad_clip, help="0 disables")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--device", default=d.device, help="auto | cpu | cuda | cuda:N")
     p.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None,
@@ -67,7 +68,7 @@ def add_training_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("augmentations (training batches only)")
     flag = argparse.BooleanOptionalAction
     g.add_argument("--swap-ligo", action=flag, default=a.swap_ligo, help="swap H1 <-> L1")
-    g.add_argument("--swap-prob", type=float, default=a.swap_prob)
+    g.add_argument("--swap-prob", type=finite_float, default=a.swap_prob)
     g.add_argument("--time-shift", action=flag, default=a.time_shift, help="roll along time")
     g.add_argument("--max-time-shift", type=int, default=a.max_time_shift, help="time bins")
     g.add_argument("--time-mask", action=flag, default=a.time_mask)

@@ -14,6 +14,7 @@ from preprocess.config import (
     NormalizeConfig,
     WhitenConfig,
 )
+from runtime.checks import finite_float
 
 logger = logging.getLogger(__name__)
 _CQT, _WHITEN, _BUILD, _NORM = CQTConfig(), WhitenConfig(), BuildOptions(), NormalizeConfig()
@@ -56,11 +57,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                      "CQT1992v2, its CQT 2x faster on a CPU), one CQT1992v2 (all kernels as "
                      "long as the longest), or CQT2010v2 (octaves by downsampling; hop length "
                      "must be divisible by 2**(octaves - 1))")
-    cqt.add_argument("--fmin", type=float, default=_CQT.fmin, help="Hz")
-    cqt.add_argument("--fmax", type=float, default=_CQT.fmax, help="Hz")
+    cqt.add_argument("--fmin", type=finite_float, default=_CQT.fmin, help="Hz")
+    cqt.add_argument("--fmax", type=finite_float, default=_CQT.fmax, help="Hz")
     cqt.add_argument("--bins-per-octave", type=int, default=_CQT.bins_per_octave)
     cqt.add_argument("--hop-length", type=int, default=_CQT.hop_length, help="samples")
-    cqt.add_argument("--filter-scale", type=float, default=_CQT.filter_scale)
+    cqt.add_argument("--filter-scale", type=finite_float, default=_CQT.filter_scale)
     cqt.add_argument("--cqt-norm", type=int, choices=(1, 2), default=_CQT.norm,
                      help="kernel normalisation (L1 or L2)")
     cqt.add_argument("--cqt-window", default=_CQT.window)
@@ -82,14 +83,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                             "included (the gate leaves it out band by band)")
     white.add_argument("--psd-max-samples", type=int, default=_WHITEN.psd_max_samples,
                        help="noise-only training samples averaged into the PSD")
-    white.add_argument("--taper-alpha", type=float, default=_WHITEN.taper_alpha,
+    white.add_argument("--taper-alpha", type=finite_float, default=_WHITEN.taper_alpha,
                        help="Tukey window fraction")
-    white.add_argument("--bandpass-low", type=float, default=_WHITEN.bandpass_low,
+    white.add_argument("--bandpass-low", type=finite_float, default=_WHITEN.bandpass_low,
                        help="Hz (0: none)")
-    white.add_argument("--bandpass-high", type=float, default=_WHITEN.bandpass_high,
+    white.add_argument("--bandpass-high", type=finite_float, default=_WHITEN.bandpass_high,
                        help="Hz (0: none)")
     white.add_argument("--bandpass-order", type=int, default=_WHITEN.bandpass_order)
-    white.add_argument("--raw-scale", type=float, default=_WHITEN.raw_scale,
+    white.add_argument("--raw-scale", type=finite_float, default=_WHITEN.raw_scale,
                        help="strain unit divided out on load")
     norm = parser.add_argument_group("per-sample normalisation")
     norm.add_argument("--normalize", choices=NORMALIZATIONS, default=_NORM.method,
@@ -97,7 +98,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                       "divides every frequency row of the |CQT| image by its median over time "
                       "(level and slope); sample-psd divides the whitened series by its median "
                       "power in --level-band (level only); recorded in the cache config")
-    norm.add_argument("--level-band", type=float, nargs=2, metavar=("LOW", "HIGH"),
+    norm.add_argument("--level-band", type=finite_float, nargs=2, metavar=("LOW", "HIGH"),
                       default=(_NORM.level_band_low, _NORM.level_band_high),
                       help="Hz, sample-psd: band whose median power measures the level")
     parser.set_defaults(func=run)

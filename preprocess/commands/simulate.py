@@ -10,6 +10,7 @@ from preprocess.simulate.config import (
     SNR_DISTRIBUTIONS,
     SimulationConfig,
 )
+from runtime.checks import finite_float
 
 _DEFAULTS = SimulationConfig()
 
@@ -37,8 +38,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         default=_DEFAULTS.approximant,
         help=f"waveform model: {' or '.join(APPROXIMANTS)} (%(default)s)",
     )
-    parser.add_argument("--snr-min", type=float, default=_DEFAULTS.snr_min, help="(%(default)s)")
-    parser.add_argument("--snr-max", type=float, default=_DEFAULTS.snr_max, help="(%(default)s)")
+    parser.add_argument("--snr-min", type=finite_float, default=_DEFAULTS.snr_min,
+                        help="(%(default)s)")
+    parser.add_argument("--snr-max", type=finite_float, default=_DEFAULTS.snr_max,
+                        help="(%(default)s)")
     parser.add_argument(
         "--snr-distribution",
         default=_DEFAULTS.snr_distribution,
@@ -46,7 +49,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--signal-fraction",
-        type=float,
+        type=finite_float,
         default=_DEFAULTS.signal_fraction,
         help="share of samples holding a signal (%(default)s)",
     )
@@ -59,12 +62,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def _add_noise_options(parser: argparse.ArgumentParser) -> None:
     """Non-stationary noise and glitches; the defaults give stationary, glitch-free noise."""
     noise = parser.add_argument_group("non-stationary noise (recorded in injections.csv)")
-    noise.add_argument("--psd-scale-min", type=float, default=_DEFAULTS.psd_scale_min,
+    noise.add_argument("--psd-scale-min", type=finite_float, default=_DEFAULTS.psd_scale_min,
                        help="per sample and detector, PSD power scale log-uniform in "
                             "[min, max]; 1 1 = stationary (%(default)s)")
-    noise.add_argument("--psd-scale-max", type=float, default=_DEFAULTS.psd_scale_max,
+    noise.add_argument("--psd-scale-max", type=finite_float, default=_DEFAULTS.psd_scale_max,
                        help="(%(default)s)")
-    noise.add_argument("--psd-shape-mix", type=float, default=_DEFAULTS.psd_shape_mix,
+    noise.add_argument("--psd-shape-mix", type=finite_float, default=_DEFAULTS.psd_shape_mix,
                        help="weight of the O3-like observing-run curve in each sample's PSD "
                             "shape, uniform in [0, x] per detector (%(default)s)")
     noise.add_argument("--psd-family-ligo", nargs="+", default=list(_DEFAULTS.psd_family_ligo),
@@ -73,22 +76,22 @@ def _add_noise_options(parser: argparse.ArgumentParser) -> None:
                             "lalsimulation SimNoisePSD<CURVE> names (with --psd-shape-mix)")
     noise.add_argument("--psd-family-virgo", nargs="+", default=list(_DEFAULTS.psd_family_virgo),
                        metavar="CURVE", help="the same for V1")
-    noise.add_argument("--psd-distortion", type=float, default=_DEFAULTS.psd_distortion,
+    noise.add_argument("--psd-distortion", type=finite_float, default=_DEFAULTS.psd_distortion,
                        help="standard deviation of a smooth random distortion of each "
                             "sample's log PSD over 10-1024 Hz, level kept (%(default)s)")
     noise.add_argument("--psd-distortion-terms", type=int,
                        default=_DEFAULTS.psd_distortion_terms,
                        help="cosines of the distortion: its wiggles over the band (%(default)s)")
-    noise.add_argument("--glitch-rate", type=float, default=_DEFAULTS.glitch_rate,
+    noise.add_argument("--glitch-rate", type=finite_float, default=_DEFAULTS.glitch_rate,
                        help="expected glitches per sample, Poisson, each in one detector "
                             "(%(default)s)")
     noise.add_argument("--glitch-types", nargs="+", default=list(_DEFAULTS.glitch_types),
                        metavar="TYPE",
                        help=f"glitch families, drawn uniformly: {', '.join(GLITCH_TYPES)} "
                             "(%(default)s)")
-    noise.add_argument("--glitch-snr-min", type=float, default=_DEFAULTS.glitch_snr_min,
+    noise.add_argument("--glitch-snr-min", type=finite_float, default=_DEFAULTS.glitch_snr_min,
                        help="optimal SNR of a glitch in its detector (%(default)s)")
-    noise.add_argument("--glitch-snr-max", type=float, default=_DEFAULTS.glitch_snr_max,
+    noise.add_argument("--glitch-snr-max", type=finite_float, default=_DEFAULTS.glitch_snr_max,
                        help="(%(default)s)")
     noise.add_argument("--glitch-snr-distribution", default=_DEFAULTS.glitch_snr_distribution,
                        help=f"{', '.join(SNR_DISTRIBUTIONS)} (%(default)s)")

@@ -19,6 +19,7 @@ from preprocess.stream.config import (
     StreamConfig,
     default,
 )
+from runtime.checks import finite_float
 
 logger = logging.getLogger(__name__)
 _READ = ReadOptions()
@@ -66,43 +67,44 @@ def _add_layout(group: argparse._ArgumentGroup) -> None:
 
 
 def _add_noise(group: argparse._ArgumentGroup) -> None:
-    group.add_argument("--level-min", type=float, default=default("level_min"),
+    group.add_argument("--level-min", type=finite_float, default=default("level_min"),
                        help="PSD level drift: ln(level) a mean-reverting walk, 95%% of the time "
                        "in [min, max], clipped to it (1 1: no drift)")
-    group.add_argument("--level-max", type=float, default=default("level_max"))
-    group.add_argument("--level-timescale", type=float, default=default("level_timescale"),
+    group.add_argument("--level-max", type=finite_float, default=default("level_max"))
+    group.add_argument("--level-timescale", type=finite_float, default=default("level_timescale"),
                        help="s: correlation time of the drift")
-    group.add_argument("--psd-shape-mix", type=float, default=default("psd_shape_mix"),
+    group.add_argument("--psd-shape-mix", type=finite_float, default=default("psd_shape_mix"),
                        help="per detector, weight uniform in [0, x] of the O3-like curve")
-    group.add_argument("--glitch-rate", type=float, default=default("glitch_rate"),
+    group.add_argument("--glitch-rate", type=finite_float, default=default("glitch_rate"),
                        help="glitches per hour per detector (Poisson)")
     group.add_argument("--glitch-types", nargs="+", default=list(default("glitch_types")),
                        metavar="TYPE", help="families, drawn uniformly")
-    group.add_argument("--glitch-snr-min", type=float, default=default("glitch_snr_min"))
-    group.add_argument("--glitch-snr-max", type=float, default=default("glitch_snr_max"))
+    group.add_argument("--glitch-snr-min", type=finite_float, default=default("glitch_snr_min"))
+    group.add_argument("--glitch-snr-max", type=finite_float, default=default("glitch_snr_max"))
     group.add_argument("--glitch-snr-distribution", choices=SNR_DISTRIBUTIONS,
                        default=default("glitch_snr_distribution"))
 
 
 def _add_injections(group: argparse._ArgumentGroup) -> None:
-    group.add_argument("--injection-spacing", type=float, default=default("injection_spacing"),
+    group.add_argument("--injection-spacing", type=finite_float,
+                       default=default("injection_spacing"),
                        help="s between grid points (0: no injections, no foreground)")
-    group.add_argument("--injection-jitter", type=float, default=default("injection_jitter"),
+    group.add_argument("--injection-jitter", type=finite_float, default=default("injection_jitter"),
                        help="s: tc uniform within +-jitter of its grid point")
-    group.add_argument("--injection-edge", type=float, default=default("injection_edge"),
+    group.add_argument("--injection-edge", type=finite_float, default=default("injection_edge"),
                        help="s: no tc closer to a segment edge")
     group.add_argument("--approximant", default=default("approximant"),
                        help="IMRPhenomPv2 or IMRPhenomXPHM")
-    group.add_argument("--f-lower", type=float, default=default("f_lower"), help="Hz")
-    group.add_argument("--mass-min", type=float, default=default("mass_min"), help="Msun")
-    group.add_argument("--mass-max", type=float, default=default("mass_max"), help="Msun")
-    group.add_argument("--spin-max", type=float, default=default("spin_max"))
+    group.add_argument("--f-lower", type=finite_float, default=default("f_lower"), help="Hz")
+    group.add_argument("--mass-min", type=finite_float, default=default("mass_min"), help="Msun")
+    group.add_argument("--mass-max", type=finite_float, default=default("mass_max"), help="Msun")
+    group.add_argument("--spin-max", type=finite_float, default=default("spin_max"))
     group.add_argument("--distance-prior", choices=DISTANCE_PRIORS,
                        default=default("distance_prior"),
                        help="uniform in volume of chirp distance (MLGWSC-1) or of distance")
-    group.add_argument("--distance-min", type=float, default=default("distance_min"),
+    group.add_argument("--distance-min", type=finite_float, default=default("distance_min"),
                        help="Mpc")
-    group.add_argument("--distance-max", type=float, default=default("distance_max"),
+    group.add_argument("--distance-max", type=finite_float, default=default("distance_max"),
                        help="Mpc")
 
 
@@ -112,7 +114,7 @@ def _add_real(group: argparse._ArgumentGroup) -> None:
                        "to use as the background")
     group.add_argument("--dq-bits", nargs="+", default=list(_READ.dq_bits), metavar="BIT",
                        help="GWOSC DQ bits that must all be on")
-    group.add_argument("--min-segment", type=float, default=_READ.min_duration,
+    group.add_argument("--min-segment", type=finite_float, default=_READ.min_duration,
                        help="s: shorter common segments are skipped and counted")
     group.add_argument("--skip-bad", action="store_true",
                        help="skip (and count) chunks with NaN or implausible values")

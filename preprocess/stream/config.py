@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from runtime.checks import positive
+from runtime.checks import finite, positive
 
 SAMPLE_RATE = 2048  # Hz: every stream is written at this rate (= preprocess.layout.SAMPLE_RATE)
 DETECTORS = ("H1", "L1", "V1")  # detectors the simulator models (lalsimulation prefixes)
@@ -145,9 +145,24 @@ def _check(condition: bool, message: str) -> None:
         raise ValueError(message)
 
 
+LEVEL_RANGE = (1e-4, 1e4)  # PSD levels (power) the simulator writes: strain 0.01-100 times
+# the design amplitude; beyond, the readers' plausibility checks would refuse the strain
+GPS_MAX = 4_000_000_000  # s: GPS time in the year 2106
+
+
+def _finite_fields(c: StreamConfig) -> None:
+    """Every float field finite: NaN and infinity pass comparisons they should fail."""
+    for item in fields(StreamConfig):
+        value = getattr(c, item.name)
+        if isinstance(value, float):
+            finite(item.name.replace("_", "-"), value)
+
+
 def validate(c: StreamConfig) -> None:
     """Raise ``ValueError`` with one clear line for an impossible configuration."""
     from preprocess.simulate.config import APPROXIMANTS, GLITCH_TYPES
+
+    _finite_fields(c)
 
     _check(isinstance(c.seed, int) and c.seed >= 0, f"seed must be >= 0, got {c.seed!r}")
     unknown = [d for d in c.detectors if d not in DETECTORS]
@@ -160,11 +175,15 @@ def validate(c: StreamConfig) -> None:
         _check(isinstance(value, int) and value >= 0,
                f"{name.replace('_', '-')} must be a whole number of seconds >= 0, got {value!r}")
     _check(c.duration > 0 or not c.simulated, "duration must be > 0 s")
+    _check(c.gps_start + c.duration < GPS_MAX,
+           f"gps-start {c.gps_start} (+ duration) must lie before GPS {GPS_MAX} (2106)")
     _check(c.segment_duration > 0 and c.chunk_duration > 0,
            "segment-duration and chunk-duration must be > 0 s")
     _check(c.dtype in DTYPES, f"dtype must be one of {', '.join(DTYPES)}, got {c.dtype!r}")
-    _check(0 < c.level_min <= c.level_max,
-           f"level range must satisfy 0 < min <= max, got [{c.level_min}, {c.level_max}]")
+    _check(LEVEL_RANGE[0] <= c.level_min <= c.level_max <= LEVEL_RANGE[1],
+           f"level range must satisfy {LEVEL_RANGE[0]:g} <= min <= max <= {LEVEL_RANGE[1]:g} "
+           f"(PSD levels: strain 0.01-100 times the design amplitude), got "
+           f"[{c.level_min:g}, {c.level_max:g}]")
     _check(c.level_timescale > 0, f"level-timescale must be > 0 s, got {c.level_timescale}")
     _check(0 <= c.psd_shape_mix <= 1, f"psd-shape-mix must lie in [0, 1], got {c.psd_shape_mix}")
     _check(c.glitch_rate >= 0, f"glitch-rate must be >= 0 per hour, got {c.glitch_rate}")

@@ -29,7 +29,7 @@ import numpy as np
 
 from preprocess.stream.config import ReadOptions
 from preprocess.stream.errors import StreamError
-from preprocess.stream.runs import Run, gps_ticks
+from preprocess.stream.runs import Run, file_run, number_of, sample_rate
 
 SHORTNAMES = ("DATA", "CBC_CAT1", "CBC_CAT2", "CBC_CAT3", "BURST_CAT1", "BURST_CAT2",
               "BURST_CAT3")  # GWOSC's bits for O1-O3
@@ -45,10 +45,16 @@ def _require(path: Path, f: h5py.File, name: str) -> h5py.Dataset:
     return f[name]
 
 
-def _attribute(path: Path, dataset: h5py.Dataset, name: str) -> float:
+def _attribute(path: Path, dataset: h5py.Dataset, name: str) -> object:
     if name not in dataset.attrs:
         raise StreamError(path, f"GWOSC file: {dataset.name} lacks attribute {name}")
-    return float(dataset.attrs[name])
+    return dataset.attrs[name]
+
+
+def _value(path: Path, f: h5py.File, name: str) -> object:
+    """A scalar dataset's value (``meta/GPSstart``, ``meta/Duration``)."""
+    value = _require(path, f, name)[()]
+    return value.item() if isinstance(value, np.ndarray) and value.size == 1 else value
 
 
 def _text(value: object) -> str:
@@ -67,22 +73,32 @@ def scan(path: str | Path, f: h5py.File, options: ReadOptions) -> list[Run]:
     """The runs of an open GWOSC file: one per stretch of DATA seconds."""
     path = Path(path)
     strain = _require(path, f, "strain/Strain")
-    start, spacing = _attribute(path, strain, "Xstart"), _attribute(path, strain, "Xspacing")
-    npoints = int(_attribute(path, strain, "Npoints"))
-    gps_start = float(_require(path, f, "meta/GPSstart")[()])
-    duration = int(_require(path, f, "meta/Duration")[()])
+    start = _attribute(path, strain, "Xstart")
+    spacing = number_of(path, "GWOSC file: strain/Strain Xspacing",
+                      _attribute(path, strain, "Xspacing"))
+    if spacing <= 0:
+        raise StreamError(path, f"GWOSC file: strain/Strain Xspacing {spacing!r} must be > 0 s")
+    rate = sample_rate(path, "/strain/Strain", 1.0 / spacing)
+    npoints = number_of(path, "GWOSC file: strain/Strain Npoints", _attribute(path, strain,
+                                                                            "Npoints"))
+    gps_start = number_of(path, "GWOSC file: meta/GPSstart", _value(path, f, "meta/GPSstart"))
+    duration = _value(path, f, "meta/Duration")
     detector = _text(_require(path, f, "meta/Detector")[()])
-    mask = np.asarray(_require(path, f, "quality/simple/DQmask")[()], dtype=np.int64)
+    mask = np.asarray(_require(path, f, "quality/simple/DQmask")[()])
     names = [_text(n) for n in _require(path, f, "quality/simple/DQShortnames")[()]]
-    rate = round(1.0 / spacing)
-    if abs(rate * spacing - 1) > 1e-9 or npoints != len(strain) or npoints != duration * rate:
+    whole = file_run(path, detector, strain, start, rate, duration)  # the checks of every layout
+    if npoints != len(strain):
         raise StreamError(path, f"GWOSC file: strain/Strain holds {len(strain)} samples, Npoints "
-                          f"{npoints}, Duration {duration} s at Xspacing {spacing!r}: these "
+                          f"says {npoints:g}")
+    if abs(number_of(path, "Xstart", start) - gps_start) > spacing:
+        raise StreamError(path, f"GWOSC file: Xstart {start!r} and meta/GPSstart {gps_start!r} "
                           "disagree")
-    if abs(start - gps_start) > spacing or len(mask) != duration:
-        raise StreamError(path, f"GWOSC file: Xstart {start!r} / GPSstart {gps_start!r} or "
-                          f"DQmask length {len(mask)} (expected {duration}) disagree")
-    first = gps_ticks(path, start, rate, "strain/Strain")
+    seconds = len(strain) // rate
+    if mask.ndim != 1 or mask.dtype.kind not in "iu" or len(mask) != seconds:
+        raise StreamError(path, f"GWOSC file: quality/simple/DQmask must hold one integer per "
+                          f"second ({seconds}), got {mask.dtype} {mask.shape}")
+    mask = mask.astype(np.int64)
+    first = whole.start
     passing = _bits_on(path, mask, names, options.dq_bits)
     data = _bits_on(path, mask, names, ("DATA",)) if "DATA" in names else np.ones_like(passing)
     runs = []

@@ -40,9 +40,9 @@ from typing import Any
 import h5py
 import numpy as np
 
-from preprocess.stream.config import SAMPLE_RATE
+from preprocess.stream.config import KNOWN_DETECTORS, SAMPLE_RATE
 from preprocess.stream.errors import StreamError
-from preprocess.stream.runs import Run
+from preprocess.stream.runs import Run, file_run
 from runtime.provenance import atomic_path, canonical_json, config_hash
 
 FORMAT = "gwspec-stream"
@@ -148,17 +148,24 @@ def read_attrs(path: str | Path) -> dict[str, Any]:
 def scan(path: str | Path, f: h5py.File) -> list[Run]:
     """The runs of an open chunk file: one per detector, all of ``duration`` s."""
     path = Path(path)
-    missing = [k for k in ("detectors", "gps_start", "sample_rate") if k not in f.attrs]
+    missing = [k for k in ("detectors", "gps_start", "sample_rate", "duration")
+               if k not in f.attrs]
     if missing:
         raise StreamError(path, f"gwspec stream file lacks attribute(s) {', '.join(missing)}")
-    rate = int(f.attrs["sample_rate"])
-    start = int(f.attrs["gps_start"]) * rate
+    detectors = str(f.attrs["detectors"]).split()
+    if not detectors or len(set(detectors)) != len(detectors):
+        raise StreamError(path, f"gwspec stream file: detectors {f.attrs['detectors']!r} must "
+                          "name distinct detectors")
     runs = []
-    for detector in str(f.attrs["detectors"]).split():
+    for detector in detectors:
         name = f"strain/{detector}"
-        if name not in f:
+        if detector not in KNOWN_DETECTORS:
+            raise StreamError(path, f"gwspec stream file: unknown detector {detector!r} "
+                              f"(expected one of {' '.join(KNOWN_DETECTORS)})")
+        if name not in f or not isinstance(f[name], h5py.Dataset):
             raise StreamError(path, f"gwspec stream file lacks dataset {name}")
-        runs.append(Run(path, detector, name, 0, start, len(f[name]), rate))
+        runs.append(file_run(path, detector, f[name], f.attrs["gps_start"],
+                             f.attrs["sample_rate"], f.attrs["duration"]))
     return runs
 
 

@@ -26,7 +26,7 @@ import numpy as np
 
 from preprocess.stream.config import SAMPLE_RATE
 from preprocess.stream.errors import StreamError
-from preprocess.stream.runs import Interval, Run, gps_ticks
+from preprocess.stream.runs import Interval, Run, file_run, number_of
 from runtime.provenance import atomic_path
 
 BLOCK = 256 * SAMPLE_RATE  # samples copied at a time when writing strain
@@ -53,13 +53,11 @@ def scan(path: str | Path, f: h5py.File) -> list[Run]:
             if missing:
                 raise StreamError(path, f"MLGWSC-1 file: dataset {detector}/{name} lacks "
                                   f"attribute {', '.join(missing)}")
-            delta_t = float(dataset.attrs["delta_t"])
-            rate = round(1.0 / delta_t) if delta_t > 0 else 0
-            if rate <= 0 or abs(rate * delta_t - 1) > 1e-9:
-                raise StreamError(path, f"MLGWSC-1 file: dataset {detector}/{name}: delta_t "
-                                  f"{delta_t!r} is not 1 / a whole number of Hz")
-            start = gps_ticks(path, float(dataset.attrs["start_time"]), rate, dataset.name)
-            runs.append(Run(path, detector, dataset.name, 0, start, len(dataset), rate))
+            delta_t = number_of(path, f"{dataset.name}: delta_t", dataset.attrs["delta_t"])
+            if delta_t <= 0:
+                raise StreamError(path, f"{dataset.name}: delta_t {delta_t!r} must be > 0 s")
+            runs.append(file_run(path, detector, dataset, dataset.attrs["start_time"],
+                                 1.0 / delta_t))
     return runs
 
 

@@ -8,6 +8,14 @@ boundaries (``resample``), so a stretch's samples do not depend on where files o
 
 Times are integers: a native tick is ``GPS * rate``, an output tick ``GPS * 2048``; a span's
 start must lie on the 2048-Hz grid.
+
+Every layout builds its runs through ``file_run``, the one check of a file's attributes and
+datasets against each other: a known detector name, a finite sample rate that is a whole
+multiple of 2048 Hz, a 1-D numeric strain dataset, a finite start time inside the GPS range and
+on the sample grid, and the sample count a stated duration implies. Each failure is one
+``StreamError`` naming the file, the dataset and the value. Strain that cannot be read (a
+checksum failure, damaged bytes) is a ``BadSegmentError`` naming the file and the stretch,
+which ``--skip-bad`` can skip.
 """
 
 from __future__ import annotations
@@ -20,11 +28,12 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from preprocess.stream.config import SAMPLE_RATE
-from preprocess.stream.errors import StreamError, gps_span
+from preprocess.stream.config import KNOWN_DETECTORS, SAMPLE_RATE
+from preprocess.stream.errors import BadSegmentError, StreamError, gps_span
 from preprocess.stream.resample import decimate, factor_of, margin, trim_seconds
 
 Interval = tuple[int, int]  # [start, stop) in ticks
+GPS_RANGE = (0.0, 4.0e9)  # s: GPS time 0 is 1980; 4e9 is the year 2106
 
 
 @dataclass(frozen=True)
@@ -45,18 +54,81 @@ class Run:
         return self.start + self.length
 
     def read(self, a: int, b: int) -> np.ndarray:
-        """Native ticks ``[a, b)`` (inside the run) as float64 ``(b - a,)``."""
+        """Native ticks ``[a, b)`` (inside the run) as float64 ``(b - a,)``; a stretch that
+        cannot be read is a ``BadSegmentError`` naming the file and the stretch."""
         i = self.offset + a - self.start
-        with h5py.File(self.path, "r") as f:
-            return np.asarray(f[self.dataset][i : i + b - a], dtype=np.float64)
+        try:
+            with h5py.File(self.path, "r") as f:
+                return np.asarray(f[self.dataset][i : i + b - a], dtype=np.float64)
+        except OSError as error:
+            reason = " ".join(str(error).split())
+            raise BadSegmentError(self.path, self.detector, (a / self.rate, b / self.rate),
+                                  f"{self.dataset} cannot be read (damaged bytes or a failed "
+                                  f"checksum: {reason})") from error
 
 
-def gps_ticks(path: Path, gps: float, rate: float, what: str) -> int:
-    """``gps * rate`` as an integer; ``StreamError`` when it is not on the sample grid."""
+def number_of(path: Path, what: str, value: object) -> float:
+    """``value`` (an attribute, maybe an array or bytes) as a finite float, or ``StreamError``."""
+    if isinstance(value, np.ndarray) and value.size == 1 or isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, bytes):
+        value = value.decode(errors="replace")
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise StreamError(path, f"{what} {value!r} is not a number") from None
+    if not np.isfinite(number):
+        raise StreamError(path, f"{what} is {value!r}, not a finite number")
+    return number
+
+
+def gps_ticks(path: Path, gps: object, rate: float, what: str) -> int:
+    """``gps * rate`` as an integer; ``StreamError`` unless ``gps`` is a finite GPS time in
+    ``GPS_RANGE`` on the sample grid."""
+    gps = number_of(path, f"{what}: start time", gps)
+    if not GPS_RANGE[0] <= gps < GPS_RANGE[1]:
+        raise StreamError(path, f"{what}: start time {gps!r} is outside the GPS range "
+                          f"{GPS_RANGE[0]:g}-{GPS_RANGE[1]:g} s")
     ticks = gps * rate
     if abs(ticks - round(ticks)) > 1e-3:
         raise StreamError(path, f"{what}: start time {gps!r} is not on the {rate:g}-Hz sample grid")
     return int(round(ticks))
+
+
+def sample_rate(path: Path, what: str, rate: object) -> int:
+    """A sample rate in Hz (finite, a whole multiple of 2048 Hz), or ``StreamError``."""
+    value = number_of(path, f"{what}: sample rate", rate)
+    try:
+        factor_of(value)
+    except ValueError as error:
+        raise StreamError(path, f"{what}: {error}") from None
+    return int(round(value))
+
+
+def file_run(path: Path, detector: str, dataset: h5py.Dataset, start: object, rate: object,
+             duration: object | None = None, offset: int = 0, length: int | None = None,
+             good: tuple[Interval, ...] | None = None) -> Run:
+    """The run of ``dataset`` (all of it, or ``length`` samples from ``offset``), its
+    attributes checked against each other (module docstring): ``start`` (GPS s) and ``rate``
+    (Hz) as the file states them, ``duration`` (s) where it states one."""
+    what = dataset.name
+    if detector not in KNOWN_DETECTORS:
+        raise StreamError(path, f"{what}: unknown detector {detector!r} (expected one of "
+                          f"{' '.join(KNOWN_DETECTORS)})")
+    if dataset.ndim != 1 or dataset.dtype.kind not in "fiu":
+        raise StreamError(path, f"{what}: strain must be a 1-D array of numbers, got "
+                          f"{dataset.dtype} {dataset.shape}")
+    hz = sample_rate(path, what, rate)
+    if duration is not None:
+        seconds = number_of(path, f"{what}: duration", duration)
+        if abs(seconds * hz - len(dataset)) > 0.5:
+            raise StreamError(path, f"{what}: {len(dataset)} samples, but a duration of "
+                              f"{seconds:g} s at {hz} Hz is {seconds * hz:.0f}")
+    length = len(dataset) - offset if length is None else length
+    if length <= 0:
+        raise StreamError(path, f"{what}: holds no samples")
+    first = gps_ticks(path, start, hz, what)
+    return Run(path, detector, what, offset, first + offset, length, hz, good)
 
 
 def intersect(a: Sequence[Interval], b: Sequence[Interval]) -> list[Interval]:
@@ -116,8 +188,9 @@ class DetectorStrain:
                                   f"{span[0].rate} s is not on the 2048-Hz grid")
             trim = trim_seconds(factor) * SAMPLE_RATE
             lo, hi = span[0].start // factor + trim, -(-span[-1].stop // factor) - trim
-            passing = merge([(a // factor + (a % factor > 0), b // factor)
-                             for run in span for a, b in (run.good or [(run.start, run.stop)])])
+            passing = merge([(a // factor + (a % factor > 0), b // factor) for run in span
+                             for a, b in (run.good if run.good is not None
+                                          else [(run.start, run.stop)])])
             good += intersect(passing, [(lo, hi)] if lo < hi else [])
         return merge(good)
 

@@ -29,7 +29,7 @@ from preprocess.stream.chunk import injection_columns, make_chunk
 from preprocess.stream.config import SAMPLE_RATE, StreamConfig
 from preprocess.stream.errors import BadSegmentError, SettingsMismatchError, StreamError
 from preprocess.stream.glitches import COLUMNS as GLITCH_COLUMNS
-from preprocess.stream.injections import check_edge
+from preprocess.stream.injections import check_edge, segment_injections
 from preprocess.stream.layout import KINDS, chunk_name, write_chunk
 from preprocess.stream.plan import (
     Chunk,
@@ -100,6 +100,19 @@ def resolve(config: StreamConfig) -> tuple[StreamConfig, list[Segment], dict[str
         return config, simulated_segments(config), {}
     config, segments, report = real_noise_plan(config)
     return config, segments, {"read_report": dataclasses.asdict(report)}
+
+
+def check_holds_injections(config: StreamConfig, segments: list[Segment]) -> None:
+    """Refuse, before anything is written, a stream that asks for injections and has room for
+    none (its foreground would equal its background)."""
+    if config.has_injections and not any(segment_injections(config, s) for s in segments):
+        longest = max((s.duration for s in segments), default=0)
+        room = 2 * (config.injection_edge + config.injection_jitter)
+        raise ValueError(f"no injection fits: the longest segment is {longest} s, and an "
+                         f"injection's tc keeps {config.injection_edge:g} + "
+                         f"{config.injection_jitter:g} s from each edge ({room:g} s in all); "
+                         "lengthen --duration (or --segment-duration), or pass "
+                         "--injection-spacing 0 for a stream of noise only")
 
 
 def _settings(config: StreamConfig, segments: list[Segment]) -> dict[str, Any]:
@@ -186,6 +199,7 @@ def simulate_stream(config: StreamConfig, out: str | Path, *, workers: int | Non
     check_edge(config)
     claim_dir(out, KIND)
     config, segments, extra = resolve(config)
+    check_holds_injections(config, segments)
     settings = _settings(config, segments)
     _record_settings(out, settings, extra)
     wanted = mlgwsc and not (out / "mlgwsc" / "background.hdf").is_file()

@@ -58,7 +58,6 @@ def test_cli_writes_and_refuses_to_overwrite(tmp_path: Path, capsys: pytest.Capt
         (["--snr-distribution", "gaussian"], "unknown snr distribution 'gaussian'"),
         (["--signal-fraction", "1.5"], "signal-fraction must lie in [0, 1], got 1.5"),
         (["--workers", "0"], "workers must be >= 1, got 0"),
-        (["--snr-max", "inf"], "snr-max must be a finite number, got inf"),
     ],
 )
 def test_bad_options_exit_2_with_one_line(
@@ -134,3 +133,13 @@ def test_the_space_a_simulation_needs_is_checked_first(tmp_path: Path, monkeypat
     assert "not enough disk space: needs about 2" in err and "52.4 MB free" in err, err
     assert not list(out.rglob("*.npy"))
     assert needed_bytes(2000) > 2000 * 3 * 4096 * 8  # every sample file counted, in blocks
+
+
+def test_an_infinite_snr_is_refused_by_the_parser(tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        main(["simulate", "--out", str(tmp_path / "data"), "--n-train", "2", "--snr-max", "inf"])
+    assert stopped.value.code == 2
+    assert "argument --snr-max: 'inf' is not a finite number" in capsys.readouterr().err
+    assert not (tmp_path / "data").exists()
+

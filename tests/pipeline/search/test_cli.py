@@ -190,3 +190,22 @@ def test_files_that_do_not_belong_together_are_refused(tmp_path, capsys) -> None
                                   str(bg), "--injections", str(tmp_path / "inj.csv"), "--out",
                                   str(tmp_path / "n")])
     assert "inj.csv: column distance must be finite and > 0; row 4 holds nan" in err
+
+
+@pytest.mark.parametrize("argv", [
+    ["baseline", "matched-filter-search", "--snr-threshold", "nan"],
+    ["baseline", "matched-filter-search", "--background-duration", "inf"],
+    ["search", "--checkpoint", "x.pt", "--stride", "nan"],
+    ["search", "--checkpoint", "x.pt", "--psd-update", "inf"],
+    ["search", "--checkpoint", "x.pt", "--background-duration", "nan"],
+    ["evaluate-search", "--foreground", "a", "--background", "b", "--injections", "c",
+     "--fars", "nan"],
+], ids=lambda argv: " ".join(argv[:1] + argv[-2:]))
+def test_numbers_that_are_not_finite_are_refused_by_the_parser(tmp_path, capsys, argv) -> None:
+    if argv[0] != "evaluate-search":
+        argv = [*argv, "--strain", str(tmp_path / "s.h5")]
+    with pytest.raises(SystemExit) as stopped:
+        main([*argv, "--out", str(tmp_path / "out")])
+    assert stopped.value.code == 2
+    assert "is not a finite number" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

@@ -56,7 +56,10 @@ def test_run_resume_and_other_settings(tmp_path: Path, capsys: pytest.CaptureFix
 
 
 @pytest.mark.parametrize(("options", "message"), [
-    (["--level-min", "2", "--level-max", "1"], "level range must satisfy 0 < min <= max"),
+    (["--level-min", "2", "--level-max", "1"], "level range must satisfy 0.0001 <= min <= max"),
+    (["--level-min", "1e-30", "--level-max", "1e-30"], "level range must satisfy"),
+    (["--gps-start", "100000000000000000000"], "must lie before GPS 4000000000"),
+    (["--duration", "10"], "no injection fits: the longest segment is 10 s"),
     (["--detectors", "H1", "X1"], "bad detector list ['H1', 'X1']"),
     (["--injection-edge", "5"], "injection-edge (5 s) is shorter than the longest signal"),
     (["--approximant", "TaylorF2"], "unknown approximant 'TaylorF2'"),
@@ -67,6 +70,20 @@ def test_bad_options_end_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixtu
     args = ["simulate-stream", "--out", str(tmp_path / "s"), *QUICK, *options]
     assert main(args) == 2
     assert message in _error(capsys)
+    assert not (tmp_path / "s" / "stream.json").exists()  # refused before anything is written
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    (["--level-max", "inf"], "argument --level-max: 'inf' is not a finite number"),
+    (["--glitch-rate", "1", "--glitch-snr-max", "nan"],
+     "argument --glitch-snr-max: 'nan' is not a finite number"),
+])
+def test_numbers_that_are_not_finite_are_refused_by_the_parser(
+        tmp_path: Path, capsys: pytest.CaptureFixture, options: list[str], message: str) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        main(["simulate-stream", "--out", str(tmp_path / "s"), *QUICK, *options])
+    assert stopped.value.code == 2 and message in capsys.readouterr().err
+    assert not (tmp_path / "s").exists()
 
 
 def test_real_noise_with_a_bad_second(small_stream: Path, tmp_path: Path,

@@ -177,3 +177,102 @@ def test_unknown_layouts_and_missing_attributes_are_named(tmp_path: Path) -> Non
         list(read_segments(tmp_path / "g.hdf5"))
     with pytest.raises(StreamError, match="no such file"):
         list(read_segments(tmp_path / "missing.h5"))
+
+
+def _gwspec_chunk(small_stream: Path, tmp_path: Path, change) -> Path:
+    """A copy of one foreground chunk of ``small_stream``, changed by ``change(h5py.File)``."""
+    source = sorted((small_stream / "foreground").glob("*.h5"))[0]
+    path = tmp_path / source.name
+    path.write_bytes(source.read_bytes())
+    with h5py.File(path, "r+") as f:
+        change(f)
+    return path
+
+
+def _replace(f: h5py.File, name: str, data: np.ndarray) -> None:
+    del f[name]
+    f[name] = data
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda f: f.attrs.__setitem__("sample_rate", 4096),
+     r"/strain/H1: 65536 samples, but a duration of 32 s at 4096 Hz is 131072"),
+    (lambda f: f.attrs.__setitem__("sample_rate", 0),
+     "/strain/H1: sample rate 0 Hz is not a whole multiple of 2048 Hz"),
+    (lambda f: f.attrs.__setitem__("gps_start", np.nan),
+     "/strain/H1: start time is nan, not a finite number"),
+    (lambda f: f.attrs.__setitem__("gps_start", 1e20),
+     "/strain/H1: start time 1e\\+20 is outside the GPS range"),
+    (lambda f: _replace(f, "strain/H1", np.zeros((65536, 2), np.float32)),
+     r"/strain/H1: strain must be a 1-D array of numbers, got float32 \(65536, 2\)"),
+    (lambda f: f.attrs.__setitem__("detectors", "H1 .."),
+     "unknown detector '..'"),
+    (lambda f: f.attrs.__setitem__("detectors", "H1 H1"),
+     "must name distinct detectors"),
+], ids=["rate-against-duration", "rate-zero", "start-nan", "start-beyond-gps", "two-d",
+        "detector-path", "detector-twice"])
+def test_every_stream_attribute_is_checked_against_the_others(small_stream, tmp_path, change,
+                                                              message) -> None:
+    path = _gwspec_chunk(small_stream, tmp_path, change)
+    with pytest.raises(StreamError, match=rf"{path.name}: .*{message}"):
+        list(read_segments(path, options=OPTIONS))
+
+
+@pytest.mark.parametrize(("attribute", "value", "message"), [
+    ("delta_t", "abc", "delta_t 'abc' is not a number"),
+    ("delta_t", np.nan, "delta_t is nan, not a finite number"),
+    ("delta_t", 0.0, "delta_t 0.0 must be > 0 s"),
+    ("start_time", 1e20, "start time 1e\\+20 is outside the GPS range"),
+], ids=["delta-t-text", "delta-t-nan", "delta-t-zero", "start-beyond-gps"])
+def test_mlgwsc_attributes_are_checked(tmp_path, attribute, value, message) -> None:
+    write_mlgwsc(tmp_path / "s.hdf", {"H1": [(T0, _noise(np.random.default_rng(2), 8))]})
+    with h5py.File(tmp_path / "s.hdf", "r+") as f:
+        f[f"H1/{T0}"].attrs[attribute] = value
+    with pytest.raises(StreamError, match=rf"s\.hdf: /H1/{T0}: {message}"):
+        list(read_segments(tmp_path / "s.hdf", options=OPTIONS))
+
+
+def test_gwosc_attributes_and_names_are_checked(tmp_path) -> None:
+    rng = np.random.default_rng(3)
+    path = tmp_path / "g.hdf5"
+    for change, message in [
+        (lambda f: f["strain/Strain"].attrs.__setitem__("Xspacing", 0.0), "Xspacing 0.0 must "
+                                                                           "be > 0 s"),
+        (lambda f: f["strain/Strain"].attrs.__setitem__("Xstart", "abc"),
+         "start time 'abc' is not a number"),
+        (lambda f: _replace(f, "meta/Detector", np.bytes_(b"../../PWNED_DET")),
+         "unknown detector '../../PWNED_DET'"),
+    ]:
+        write_gwosc(path, "H1", T0, _noise(rng, 8, 4096), 4096)
+        with h5py.File(path, "r+") as f:
+            change(f)
+        with pytest.raises(StreamError, match=rf"g\.hdf5: .*{message}"):
+            list(read_segments(path, options=OPTIONS))
+
+
+def test_a_dq_bit_that_passes_nothing_leaves_nothing_to_analyse(tmp_path) -> None:
+    rng = np.random.default_rng(4)
+    mask = np.full(16, 127 & ~2)  # CBC_CAT1 off in every second
+    write_gwosc(tmp_path / "h.hdf5", "H1", T0, _noise(rng, 16, 4096), 4096, dq_mask=mask)
+    with pytest.raises(StreamError, match="h.hdf5: H1: no second has data with DQ bits DATA "
+                                          "CBC_CAT1 on"):
+        list(read_segments(tmp_path / "h.hdf5", options=OPTIONS))
+    found = list(read_segments(tmp_path / "h.hdf5", options=ReadOptions(
+        dq_bits=("DATA",), min_duration=4.0, max_duration=None)))
+    assert sum(len(s.data) for s in found) == 14 * FS  # DATA alone passes (less the trim)
+
+
+def test_damaged_strain_bytes_are_a_bad_segment_naming_the_file(small_stream, tmp_path) -> None:
+    path = _gwspec_chunk(small_stream, tmp_path, lambda f: None)
+    raw = bytearray(path.read_bytes())
+    with h5py.File(path) as f:  # the byte offset of the first chunk of H1's strain
+        offset = f["strain/H1"].id.get_chunk_info(0).byte_offset
+    raw[offset + 4096 : offset + 4160] = bytes(64)
+    path.write_bytes(bytes(raw))
+    with pytest.raises(BadSegmentError, match=rf"{path.name}: H1 segment GPS .*/strain/H1 cannot "
+                                              "be read .*--skip-bad"):
+        list(read_segments(path, options=OPTIONS))
+    report = ReadReport()
+    assert not list(read_segments(path, options=ReadOptions(min_duration=4.0, skip_bad=True,
+                                                            max_duration=None), report=report))
+    assert report.bad == 1 and "cannot be read" in report.problems[0]

@@ -198,3 +198,18 @@ class _MergerBrightness(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         frames = slice(int(1.2 * 64), int(1.9 * 64))  # 64 frames per second (hop 32)
         return x[:, :, :40, frames].mean(dim=(2, 3)).amin(dim=1).view(-1, 1)
+
+
+def test_scores_that_are_not_finite_stop_the_search(stream, checkpoint, tmp_path) -> None:
+    """A checkpoint whose weights are NaN scores NaN: the search stops in one line and keeps
+    nothing of the piece, where it used to write NaN triggers."""
+    damaged = torch.load(checkpoint, weights_only=True)
+    damaged["model"] = {k: v.float().fill_(float("nan")) if v.is_floating_point() else v
+                        for k, v in damaged["model"].items()}
+    path = tmp_path / "nan.pt"
+    torch.save(damaged, path)
+    out = tmp_path / "s"
+    with pytest.raises(ValueError, match=r"nan\.pt: \d+ window score\(s\) of .* are not finite"):
+        net_search.run_network_search(stream / "foreground", [path], out, CONFIG,
+                                      progress=False)
+    assert not list(out.glob("segments/*/scores-*.npy")) and not (out / "result.json").exists()
