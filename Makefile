@@ -21,6 +21,7 @@ test: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/pipeline demo
+	$(BIN)/pipeline demo --real
 
 clean:
 	rm -rf $(VENV) demo

@@ -19,6 +19,7 @@ COMMANDS: cli.Registry = {
     "inspect": ("preprocess.commands.inspect",
                 "show a cache's manifest and example spectrograms"),
     "simulate-stream": ("preprocess.commands.simulate_stream", "continuous strain, injections"),
+    "cut": ("preprocess.commands.cut", "2-s G2Net samples around GPS times of strain files"),
 }
 
 

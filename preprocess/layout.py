@@ -101,17 +101,26 @@ def check_detectors(detectors: Iterable[str]) -> tuple[str, ...]:
     return chosen
 
 
+RECORDS = ("simulation.json", "cut.json")  # what made a data directory: simulate, or cut
+
+
 def data_detectors(root: str | Path) -> tuple[str, ...]:
-    """The detectors of a data directory: what its ``simulation.json`` records, else
-    G2Net's three (the real Kaggle data has no record)."""
+    """The detectors of a data directory: what its ``simulation.json`` (``preprocess
+    simulate``) or ``cut.json`` (``preprocess cut``) records, else G2Net's three (the real
+    Kaggle data has no record)."""
     import json
 
-    record = Path(root) / "simulation.json"
-    try:
-        recorded = json.loads(record.read_text()).get("detectors") if record.is_file() else None
-    except (OSError, ValueError) as error:
-        raise LayoutError(f"{record}: unreadable ({error})") from error
-    return check_detectors(recorded) if recorded else DETECTORS
+    for name in RECORDS:
+        record = Path(root) / name
+        if not record.is_file():
+            continue
+        try:
+            recorded = json.loads(record.read_text()).get("detectors")
+        except (OSError, ValueError, AttributeError) as error:
+            raise LayoutError(f"{record}: unreadable ({error})") from error
+        if recorded:
+            return check_detectors(recorded)
+    return DETECTORS
 
 
 def check_split(split: str) -> str:

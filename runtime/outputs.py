@@ -51,6 +51,7 @@ SIGNATURES: dict[str, tuple[tuple[str, str], ...]] = {
     "search": (("search.json", "filter_hash"),),
     "search-report": (("search_report.json", "searches"),),
     "network-search": (("search.json", "scoring"),),
+    "cut": (("cut.json", "samples"),),
 }
 PRODUCER = "gwspec"
 

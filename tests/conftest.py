@@ -39,3 +39,12 @@ def simulated_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("g2net") / "data"
     simulate(SimulationConfig(n_train=48, n_test=16, seed=1234), out, workers=1, progress=False)
     return out
+
+
+@pytest.fixture(scope="session")
+def gwosc_files() -> list[Path]:
+    """The shipped GWOSC files around GW150914 (``data/gwosc``), their sha256 checked first.
+    Read-only."""
+    from pipeline.demo.real import shipped_files
+
+    return shipped_files()

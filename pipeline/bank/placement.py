@@ -35,16 +35,19 @@ def draw_candidates(config: BankConfig | SearchBankConfig) -> np.ndarray:
 
 
 def farthest_point(white: np.ndarray, n_templates: int, n_time: int,
-                   batch: int = 256) -> tuple[list[int], np.ndarray]:
+                   batch: int = 256, progress: bool = False) -> tuple[list[int], np.ndarray]:
     """Greedy farthest-point placement among whitened unit-norm candidates ``(C, F)``.
 
     Each step keeps the candidate worst matched by the templates kept so far; the match is the
     overlap maximised over time (circular, ``n_time`` samples) and phase. Returns the indices
     kept and each candidate's best match ``(C,)`` to them (its minimum: the covering match).
     """
+    from tqdm import tqdm
+
     best = np.full(len(white), -np.inf)  # best match of each candidate to the bank so far
     chosen: list[int] = []
-    for _ in range(min(n_templates, len(white))):
+    for _ in tqdm(range(min(n_templates, len(white))), desc="placing templates",
+                  unit="template", disable=not progress):
         pick = int(np.argmin(best))
         chosen.append(pick)
         for lo in range(0, len(white), batch):

@@ -11,6 +11,11 @@ from the prior (another seed) against the placed bank. Measured for the default 
 fresh draws, minimum 0.866, 1st percentile 0.877, 10th 0.941, median 0.972 (``bench/search.py``
 prints it for its bank). A search bank is saved as ``bank.hdf`` in the search folder
 (``save_search_bank``) and can be given to another search (``--bank``).
+
+The default bank (``SearchBankConfig()`` placed against H1's design PSD: a few minutes on one
+core) ships with gwspec (``data/search-bank.hdf``, ``default_bank``), so a search with the
+default bank settings starts at once; ``tests/pipeline/bank/test_stream.py`` checks it against
+fresh draws from the prior, and ``build_search_bank`` places it again on request.
 """
 
 from __future__ import annotations
@@ -28,6 +33,9 @@ from pipeline.bank.placement import approximant, draw_candidates, farthest_point
 from preprocess.layout import SAMPLE_RATE
 
 log = logging.getLogger(__name__)
+
+DEFAULT_BANK = Path(__file__).resolve().parent / "data" / "search-bank.hdf"
+DEFAULT_PLACEMENT = "H1"  # whose design PSD the shipped bank was placed against
 
 
 @dataclass
@@ -100,14 +108,24 @@ def placement_psd(config: SearchBankConfig, detector: str = "H1") -> np.ndarray:
     return design_psd(detector, np.fft.rfftfreq(n_time, 1.0 / SAMPLE_RATE))
 
 
-def build_search_bank(config: SearchBankConfig, psd: np.ndarray) -> SearchBank:
+def default_bank(config: SearchBankConfig, detector: str) -> SearchBank | None:
+    """The shipped bank when ``config`` is the default and its matches would be measured
+    against ``detector``'s design PSD as the shipped one's were; else None."""
+    if config != SearchBankConfig() or detector != DEFAULT_PLACEMENT or not DEFAULT_BANK.is_file():
+        return None
+    bank = load_search_bank(DEFAULT_BANK)
+    return bank if bank.config == config else None
+
+
+def build_search_bank(config: SearchBankConfig, psd: np.ndarray,
+                      progress: bool = False) -> SearchBank:
     """Place ``config.n_templates`` full-length templates by farthest-point selection among
     ``n_templates * candidates_per_template`` prior draws; ``psd`` ``(F,)`` on the placement
-    grid (``placement_psd``)."""
+    grid (``placement_psd``). ``progress``: a bar over the templates placed."""
     candidates = draw_candidates(config)
     n_time = int(round(config.placement_duration * SAMPLE_RATE))
     white = _white_candidates(candidates, config, psd, n_time)
-    chosen, best = farthest_point(white, config.n_templates, n_time)
+    chosen, best = farthest_point(white, config.n_templates, n_time, progress=progress)
     log.info("search bank: %d full-length templates, covering match %.3f over %d candidates",
              len(chosen), best.min(), len(candidates))
     return SearchBank(config, candidates[chosen], float(best.min()), len(candidates))

@@ -24,7 +24,8 @@ def add_strain_options(parser: argparse.ArgumentParser, defaults: ReadOptions) -
     group.add_argument("--dq-bits", nargs="+", default=list(defaults.dq_bits),
                        help="GWOSC data-quality bits that must be on (default %(default)s)")
     group.add_argument("--min-duration", type=finite_float, default=defaults.min_duration,
-                       help="s: shorter common segments are skipped (default %(default)s)")
+                       help="s: shorter common segments are skipped (default: as short as "
+                            "the search can analyse)")
     group.add_argument("--max-duration", type=finite_float, default=defaults.max_duration,
                        help="s: longer segments are searched in pieces (default %(default)s)")
     group.add_argument("--skip-bad", action="store_true",

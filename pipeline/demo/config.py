@@ -30,3 +30,19 @@ class ChainConfig:
     @property
     def root(self) -> Path:
         return Path(self.out)
+
+
+@dataclass
+class RealConfig:
+    """``pipeline demo --real``: GW150914 in the shipped GWOSC files (``pipeline.demo.real``)."""
+
+    out: str = "demo/gw150914"  # everything goes under this directory
+    strain: tuple[str, ...] = ()  # strain files; empty: the shipped GWOSC files (checked)
+    checkpoint: str = ""  # an H1-L1 model: the network search and the 2-s sample's score too
+    workers: int = 1  # matched-filter processes (30 s of strain: one is enough)
+    progress: bool = True  # tqdm bars
+
+    @property
+    def root(self) -> Path:
+        return Path(self.out)
+

@@ -88,8 +88,10 @@ class PieceSearch(Protocol):
     config: Any  # its configuration, with to_dict(), read and slides
 
     def wanted_detectors(self) -> tuple[str, ...] | None: ...
+    def shortest_seconds(self) -> float: ...
     def prepare(self, out: Path, detectors: tuple[str, ...]) -> None: ...
     def min_samples(self) -> int: ...
+    def needs(self) -> str: ...
     def longest_signal(self) -> float: ...
     def seconds(self, piece: Piece) -> float: ...
     def period(self, piece: Piece) -> float: ...
@@ -150,13 +152,15 @@ def plan_job(search: PieceSearch, paths: tuple[str, ...], out: Path) -> Plan:
     slides: SlideConfig = search.config.slides
     report = ReadReport()
     strain = StrainSet(paths, search.wanted_detectors(), read)
-    segments = strain.segments(report)  # refuses data with no segment of min_duration
+    # before anything expensive: no segment shorter than the least any search setting needs
+    segments = strain.segments(report, search.shortest_seconds())
     search.prepare(out, strain.detectors)
     pieces = plan_pieces(segments, read.max_duration, search.min_samples(), report)
     if not pieces:
         raise ValueError(f"{strain.files[0]}: no piece of strain is long enough for this "
-                         f"search ({search.min_samples() / SAMPLE_RATE:g} s at least; "
-                         f"{report.short} shorter piece(s), {report.short_seconds:g} s in all)")
+                         f"search: it needs {search.min_samples() / SAMPLE_RATE:g} s "
+                         f"({search.needs()}), the longest is "
+                         f"{max(b - a for a, b in segments) / SAMPLE_RATE:g} s")
     if slides.wanted:
         slide_plan.check_step(slides.step, search.longest_signal()
                               + longest_light_travel(strain.detectors),

@@ -45,7 +45,8 @@ class ReadOptions:
 
     dq_bits: tuple[str, ...] = ("DATA", "CBC_CAT1")  # GWOSC DQ bits that must all be on for a
     # second to count: data present and free of category-1 problems, as CBC searches require
-    min_duration: float = 64.0  # s: common segments shorter than this are skipped and counted
+    min_duration: float | None = 64.0  # s: common segments shorter than this are skipped and
+    # counted; None: as short as the reader's caller can use (a search's own minimum)
     max_duration: float | None = 4096.0  # s: longer segments are yielded in pieces (memory);
     # None = whole segments
     skip_bad: bool = False  # skip (and count) a segment holding NaN/implausible values instead
@@ -55,10 +56,12 @@ class ReadOptions:
         object.__setattr__(self, "dq_bits", tuple(self.dq_bits))
         if not self.dq_bits or len(set(self.dq_bits)) != len(self.dq_bits):
             raise ValueError(f"dq-bits {' '.join(self.dq_bits) or '(none)'}: name distinct bits")
-        positive("min-duration", self.min_duration)
+        if self.min_duration is not None:
+            positive("min-duration", self.min_duration)
         if self.max_duration is not None:
             positive("max-duration", self.max_duration)
-        if self.max_duration is not None and self.max_duration < self.min_duration:
+        if None not in (self.min_duration, self.max_duration) and \
+                self.max_duration < self.min_duration:
             raise ValueError(f"max-duration ({self.max_duration} s) is below min-duration "
                              f"({self.min_duration} s)")
 

@@ -169,22 +169,28 @@ class StrainSet:
                 raise BadSegmentError(path, d, (a / SAMPLE_RATE, b / SAMPLE_RATE), reason)
         return data
 
-    def segments(self, report: ReadReport | None = None) -> list[Interval]:
-        """Common intervals of at least ``min_duration``; shorter ones counted in ``report``."""
+    def segments(self, report: ReadReport | None = None,
+                 shortest: float = 1.0) -> list[Interval]:
+        """Common intervals of at least ``min_duration`` s (``shortest`` when the options set
+        none: what the caller can use); shorter ones counted in ``report``. None long enough
+        is a ``StreamError`` naming the longest and the option that would take it."""
         report = report if report is not None else ReadReport()
-        minimum = self.options.min_duration * SAMPLE_RATE
-        kept = [(a, b) for a, b in self.common if b - a >= minimum]
+        seconds = self.options.min_duration or shortest
+        kept = [(a, b) for a, b in self.common if b - a >= seconds * SAMPLE_RATE]
         for a, b in self.common:
-            if b - a < minimum:
+            if b - a < seconds * SAMPLE_RATE:
                 report.short += 1
                 report.short_seconds += (b - a) / SAMPLE_RATE
         if not kept:
-            raise StreamError(self.files[0], f"no common segment of at least "
-                              f"{self.options.min_duration:g} s ({report.short} shorter ones, "
-                              f"{report.short_seconds:g} s in all, skipped)")
+            longest = max(b - a for a, b in self.common) / SAMPLE_RATE
+            hint = (f"; pass --min-duration {longest:g} to search it"
+                    if self.options.min_duration and longest >= shortest else "")
+            raise StreamError(self.files[0], f"no common segment of at least {seconds:g} s "
+                              f"({report.short} shorter one(s), the longest {longest:g} s, "
+                              f"{report.short_seconds:g} s in all){hint}")
         if report.short:
             logger.info("skipped %d common segment(s) shorter than %g s (%g s)", report.short,
-                        self.options.min_duration, report.short_seconds)
+                        seconds, report.short_seconds)
         return kept
 
 

@@ -84,7 +84,8 @@ class RankingConfig:
 
 
 def _read_default() -> ReadOptions:
-    return ReadOptions(max_duration=4096.0)  # s per piece: a month of strain in 640 pieces
+    # segments as short as the search can analyse; pieces of 4096 s (a month in 640)
+    return ReadOptions(min_duration=None, max_duration=4096.0)
 
 
 @dataclass(frozen=True)

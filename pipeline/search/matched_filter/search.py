@@ -30,8 +30,10 @@ import numpy as np
 import pandas as pd
 
 from pipeline.bank.stream import (
+    DEFAULT_BANK,
     SearchBank,
     build_search_bank,
+    default_bank,
     load_search_bank,
     placement_psd,
     save_search_bank,
@@ -39,7 +41,7 @@ from pipeline.bank.stream import (
 from pipeline.search.job import Piece, PieceTriggers, Progress, piece_name, run_job
 from pipeline.search.matched_filter.coinc import segment_candidates
 from pipeline.search.matched_filter.config import SearchConfig
-from pipeline.search.matched_filter.filter import BlockFilter, padding
+from pipeline.search.matched_filter.filter import TAPER, BlockFilter, padding
 from pipeline.search.matched_filter.inspiral import filter_segment, pad_samples
 from pipeline.search.matched_filter.singles import read_segment, write_segment
 from preprocess.psd.read import read_psd
@@ -58,8 +60,9 @@ class MatchedFilterSearch:
 
     kind, method = "search", "matched-filter"
 
-    def __init__(self, config: SearchConfig, bank: SearchBank | str | Path | None = None):
-        self.config, self.given_bank = config, bank
+    def __init__(self, config: SearchConfig, bank: SearchBank | str | Path | None = None,
+                 progress: bool = False):
+        self.config, self.given_bank, self.progress = config, bank, progress
         self.statistics = config.ranking.statistics
         self.bank: SearchBank | None = None
         self.fixed: FixedPSD | None = None
@@ -80,15 +83,27 @@ class MatchedFilterSearch:
         psd = self.config.filter.psd
         if psd.file:
             self.fixed = FixedPSD(*read_psd(psd.file, detectors))
-        self.bank = _resolve_bank(out, self.config, self.given_bank, detectors[0])
+        self.bank = _resolve_bank(out, self.config, self.given_bank, detectors[0],
+                                  self.progress)
         self.config = replace(self.config, filter=replace(self.config.filter,
                                                           bank=self.bank.config))
         self.pads = padding(self.bank, self.config.filter)
         self.filter_hash = config_hash(self.settings(0))
 
+    def shortest_seconds(self) -> float:
+        """The least any bank needs: the padding without a template, plus a PSD segment."""
+        segment = self.config.filter.psd.segment
+        return 2 * (segment + TAPER) + max(1.0, segment)
+
     def min_samples(self) -> int:
         """The padding plus a PSD segment (a second at least) of analysed time."""
         return int((sum(self.pads) + max(1.0, self.config.filter.psd.segment)) * SAMPLE_RATE)
+
+    def needs(self) -> str:
+        (before, after), least = self.pads, max(1.0, self.config.filter.psd.segment)
+        return (f"{before:g} s before the analysed time for the longest template, the PSD "
+                f"segment and the taper, {after:g} s after it, and {least:g} s analysed; "
+                "shorter templates (--mass-range) or --psd-segment shorten it")
 
     def longest_signal(self) -> float:
         return float(self._bank.durations.max()) + self.config.ranking.coinc_margin
@@ -166,7 +181,7 @@ class MatchedFilterSearch:
 
 
 def _resolve_bank(out: Path, config: SearchConfig, bank: SearchBank | str | Path | None,
-                  detector: str) -> SearchBank:
+                  detector: str, progress: bool = False) -> SearchBank:
     """The folder's bank, else the given one, else a new one; saved as ``out/bank.hdf``."""
     path = out / BANK_FILE
     if isinstance(bank, str | Path):
@@ -181,11 +196,18 @@ def _resolve_bank(out: Path, config: SearchConfig, bank: SearchBank | str | Path
                                         "another --out or the same --bank")
         return found
     if bank is None:
+        bank = default_bank(config.filter.bank, _design_name(detector))
+        if bank is not None:
+            log.info("the default bank: %d templates shipped with gwspec (%s)",
+                     len(bank.params), DEFAULT_BANK.name)
+    if bank is None:
         settings = config.filter.bank
         log.info("placing a bank of %d templates among %d prior draws against %s's design PSD "
-                 "(pass --bank BANK.hdf to reuse one)", settings.n_templates,
-                 settings.n_templates * settings.candidates_per_template, detector)
-        bank = build_search_bank(settings, placement_psd(settings, _design_name(detector)))
+                 "(a few minutes for 200; pass --bank BANK.hdf to reuse one)",
+                 settings.n_templates, settings.n_templates * settings.candidates_per_template,
+                 detector)
+        bank = build_search_bank(settings, placement_psd(settings, _design_name(detector)),
+                                 progress=progress)
     save_search_bank(bank, path)
     return bank
 
@@ -199,5 +221,5 @@ def run_search(strain: str | Path | Sequence[str | Path], out: str | Path,
                workers: int | None = None, progress: bool = True) -> Path:
     """Filter ``strain`` (files or folders) into ``out`` and rank it (module docstring)."""
     workers = (os.cpu_count() or 1) if workers is None else workers
-    return run_job(MatchedFilterSearch(config or SearchConfig(), bank), strain, out,
+    return run_job(MatchedFilterSearch(config or SearchConfig(), bank, progress), strain, out,
                    workers=workers, progress=progress)

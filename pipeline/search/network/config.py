@@ -14,7 +14,8 @@ from runtime.provenance import jsonable
 
 
 def _read_default() -> ReadOptions:
-    return ReadOptions(max_duration=1024.0)  # s per piece: its window images are held in memory
+    # segments as short as the search can analyse; pieces of 1024 s (their images in memory)
+    return ReadOptions(min_duration=None, max_duration=1024.0)
 
 
 @dataclass(frozen=True)

@@ -113,9 +113,15 @@ class NetworkSearch:
             self.config.step_windows  # noqa: B018 (refuses a step of no whole strides)
         self.config = replace(self.config, detectors=detectors)
 
+    def shortest_seconds(self) -> float:
+        return max(8.0, self.config.window_seconds)
+
     def min_samples(self) -> int:
         """A window, and 8 s for a running PSD."""
-        return int(max(8.0, self.config.window_seconds) * SAMPLE_RATE)
+        return int(self.shortest_seconds() * SAMPLE_RATE)
+
+    def needs(self) -> str:
+        return "a window, and four 2-s windows for the running PSD"
 
     def longest_signal(self) -> float:
         return self.config.window_seconds
