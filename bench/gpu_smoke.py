@@ -13,7 +13,13 @@ On a machine with a CUDA GPU (under 10 minutes on one H100/H200):
   5. ``pipeline family --depths 18`` on the GPU (peak memory, inference rate);
   6. under ``torchrun`` with one process per GPU: ``preprocess build-cqt`` and
      ``pipeline train`` (each rank on cuda:LOCAL_RANK);
-  7. ``pipeline demo --device cuda`` at a small size.
+  7. ``pipeline demo --device cuda`` at a small size;
+  8. the searches: ``simulate-stream`` (``--stream-minutes`` of H1 L1 V1, CPU processes),
+     ``pipeline search --device cuda`` with time slides on its background (zero lag and per
+     slide, seconds of strain per second, and the months of background per GPU-minute) and at
+     zero lag on its foreground, two processes sharing one GPU under ``torchrun``, the
+     matched-filter search on the CPU cores, ``evaluate-search`` of both, and a window's
+     images made on the GPU against the same window's on the CPU (float16 steps).
 
 Each step prints one line, or FAILED with the error's last line; the exit status is 1 when any
 step failed. Without a GPU it says so and exits with status 2. ``--rehearse-on-cpu`` runs the
@@ -210,14 +216,102 @@ def predict_rate(cache: Path, checkpoint: Path, out: Path, device: str) -> str:
             f"{n / seconds:.0f} images/s")
 
 
+MONTH = 30 * 86400.0
+
+
+def network_search(stream: Path, checkpoint: Path, out: Path, slides: int,
+                   torchrun: int = 0) -> str:
+    """``pipeline search`` on ``stream`` with ``slides`` slides: its speed and background."""
+    started = time.perf_counter()
+    run_cli(["pipeline.cli", "search", "--strain", str(stream), "--checkpoint", str(checkpoint),
+             "--out", str(out), "--slides", str(slides), "--device", DEVICE, "--no-progress"],
+            torchrun=torchrun, timeout=1200)
+    minutes = (time.perf_counter() - started) / 60
+    result = json.loads((out / "result.json").read_text())
+    speed, background = result["speed"], result["slides"]["background_seconds"]
+    line = (f"{result['analysed_seconds']:.0f} s searched, {result['slides']['count']} slides: "
+            f"{background / MONTH:.3f} months of background in {minutes:.1f} min = "
+            f"{background / MONTH / minutes:.2f} months per GPU-minute (the last rank's "
+            f"figures: zero lag {speed.get('zerolag_realtime_factor', 0):.0f}x real time")
+    slide = speed.get("slide_realtime_factor")
+    return line + (f", a slide {slide:.0f}x)" if slide else ")")
+
+
+def image_equality(stream: Path, checkpoint: Path) -> str:
+    """One piece's window images made on the GPU and on the CPU, in float16 steps."""
+    import numpy as np
+    import torch
+
+    from pipeline.classifier.checkpoint import checkpoint_recipe, load_checkpoint
+    from pipeline.search.network.windows import segment_images, window_starts
+    from preprocess.images import ImageMaker
+    from preprocess.psd.running import FixedPSD
+    from preprocess.stream.config import ReadOptions
+    from preprocess.stream.readers import StrainSet
+
+    saved = load_checkpoint(checkpoint)
+    recipe, psd = checkpoint_recipe(saved), np.asarray(saved["cache_psd"], dtype=np.float64)
+    strain = StrainSet([str(stream)], recipe.detectors, ReadOptions(min_duration=None))
+    a, b = strain.segments(shortest=8.0)[0]
+    data = strain.checked(a, min(b, a + 64 * 2048))
+    starts = window_starts(data.shape[-1], 4096, 1024)
+    fixed = FixedPSD(recipe.whiten.frequencies, psd)
+    made = {device: segment_images(data, starts, fixed, ImageMaker(recipe, psd,
+                                                                   torch.device(device)),
+                                   update=16 * 2048).cpu().float().numpy()
+            for device in (DEVICE, "cpu")}
+    gpu, cpu = made[DEVICE], made["cpu"]
+    step_size = np.spacing(np.abs(cpu).astype(np.float16)).astype(np.float32)
+    steps = np.abs(gpu - cpu) / np.maximum(step_size, np.float32(2.0**-24))
+    return (f"{len(starts)} windows: |GPU - CPU| at most {steps.max():.1f} float16 steps "
+            f"(99.9th percentile {np.percentile(steps, 99.9):.1f}); equal within one step: "
+            f"{(steps <= 1).mean():.5f} of the pixels")
+
+
+def searches(work: Path, checkpoint: Path, minutes: int, gpus: int) -> dict[str, Any]:
+    """Step 8: the searches (module docstring)."""
+    results: dict[str, Any] = {}
+    stream = work / "stream"
+    step("preprocess simulate-stream (CPU)", results, lambda: run_cli(
+        ["preprocess.cli", "simulate-stream", "--out", str(stream), "--duration",
+         str(minutes * 60), "--no-progress"]) or "written")
+    slides = max(1, int(minutes * 60 / 8 / 2) - 1)
+    step(f"pipeline search --device {DEVICE} ({slides} slides)", results,
+         lambda: network_search(stream / "background", checkpoint, work / "net-bg", slides))
+    step("pipeline search on the foreground (zero lag)", results,
+         lambda: network_search(stream / "foreground", checkpoint, work / "net-fg", 0))
+    step(f"torchrun x2 pipeline search on {'one GPU' if gpus == 1 else 'the GPUs'}", results,
+         lambda: network_search(stream / "background", checkpoint, work / "net-bg-2", slides,
+                                torchrun=2))
+    for kind, extra in (("background", ["--slides", str(slides)]), ("foreground", [])):
+        step(f"pipeline baseline matched-filter-search ({kind}, CPU)", results,
+             lambda k=kind, e=extra: run_cli(
+                 ["pipeline.cli", "baseline", "matched-filter-search", "--strain",
+                  str(stream / k), "--out", str(work / f"mf-{k}"), *e, "--no-progress"],
+                 timeout=1800).strip().splitlines()[-1])
+    step("pipeline evaluate-search", results, lambda: run_cli(
+        ["pipeline.cli", "evaluate-search", "--foreground",
+         str(work / "net-fg" / "zerolag-network.hdf"),
+         str(work / "mf-foreground" / "zerolag-newsnr.hdf"), "--background",
+         str(work / "net-bg" / "slides-network.hdf"),
+         str(work / "mf-background" / "slides-newsnr.hdf"), "--names", "network",
+         "MF-newsnr", "--injections", str(stream / "injections.hdf"), "--out",
+         str(work / "search-report")]) or (work / "search-report" / "table.md").read_text())
+    step(f"search images {DEVICE} vs cpu", results,
+         lambda: image_equality(stream / "foreground", checkpoint))
+    return results
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=None, help="work folder (default: a temporary one)")
     parser.add_argument("--n-train", type=int, default=4000)
     parser.add_argument("--n-test", type=int, default=1000)
     parser.add_argument("--n-cpu", type=int, default=500, help="samples the CPU build times")
+    parser.add_argument("--stream-minutes", type=int, default=30,
+                        help="minutes of H1 L1 V1 strain the searches run on")
     parser.add_argument("--skip", nargs="*", default=[], metavar="STEP",
-                        help="steps to leave out: compile, torchrun, demo, family")
+                        help="steps to leave out: compile, torchrun, demo, family, search")
     parser.add_argument("--rehearse-on-cpu", action="store_true",
                         help="run every step on the CPU at a tiny size (checks the script)")
     args = parser.parse_args()
@@ -226,7 +320,7 @@ def main() -> int:
     global DEVICE
     if args.rehearse_on_cpu:
         DEVICE = "cpu"
-        args.n_train, args.n_test, args.n_cpu = 400, 100, 100
+        args.n_train, args.n_test, args.n_cpu, args.stream_minutes = 400, 100, 100, 2
     elif not torch.cuda.is_available():
         print("gpu_smoke: no CUDA GPU is visible here (torch.cuda.is_available() is False); "
               "run it on a machine with one", file=sys.stderr)
@@ -288,6 +382,8 @@ def main() -> int:
             ["pipeline.cli", "demo", "--out", str(work / "demo"), "--n-train", "2000",
              "--n-test", "500", "--epochs", "2", "--device", DEVICE, "--no-progress"],
             timeout=900).strip().splitlines()[0])
+    if "search" not in args.skip:
+        results |= searches(work, best, args.stream_minutes, gpus)
     (work / "gpu_smoke.json").write_text(json.dumps(results, indent=2))
     failed = [name for name, r in results.items() if not r["ok"]]
     print(f"{len(results) - len(failed)} of {len(results)} steps ok"

@@ -33,6 +33,15 @@ def _float16_problem(low: float, high: float, flushed: float, where: str) -> str
     return ""
 
 
+def check_float16(stats: torch.Tensor, where: str) -> None:
+    """``ValueError`` unless images of ``make``'s statistics ``(K, 3)`` (one row per batch,
+    on the host) can be stored as float16."""
+    low, high = float(stats[:, 0].min()), float(stats[:, 1].max())
+    problem = _float16_problem(low, high, float(stats[:, 2].max()), where)
+    if problem:
+        raise ValueError(problem)
+
+
 class ImageMaker:
     """Whitening + CQT (+ per-sample normalisation) on the device for batches of raw samples.
 
@@ -57,20 +66,21 @@ class ImageMaker:
         self.whitener.filter = filt.to(self.device)
 
     @torch.inference_mode()
-    def __call__(self, samples: torch.Tensor, where: str) -> np.ndarray:
-        """``(B, D, N)`` float32 (strain / ``raw_scale``) -> float16 images ``(B, D, F, T)``.
-
-        The float16 checks are computed on the device with the images, and both come back in
-        one transfer: a GPU is waited for once per batch.
-        """
+    def make(self, samples: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(B, D, N)`` float32 (strain / ``raw_scale``) -> float16 images ``(B, D, F, T)``
+        and their float16 statistics ``(3,)`` (lowest, highest, share flushed to 0), both on
+        the device: nothing waits for it."""
         white = self.whitener(samples.to(self.device, non_blocking=True))
         images = self.cqt.scale(self.rows(self.cqt.magnitudes(white)))
         stored = images.half()
         low, high = torch.aminmax(images)
         flushed = ((stored == 0) & (images != 0)).sum()  # values float16 turns into 0
-        stats = torch.stack([low, high, flushed.float() / max(images.numel(), 1)])
+        return stored, torch.stack([low, high, flushed.float() / max(images.numel(), 1)])
+
+    def __call__(self, samples: torch.Tensor, where: str) -> np.ndarray:
+        """``make``'s images on the host, once their float16 checks pass: the images and the
+        checks come back in one transfer, so a GPU is waited for once per batch."""
+        stored, stats = self.make(samples)
         host, stats = devices.to_host(stored, stats)
-        problem = _float16_problem(*stats.tolist(), where)
-        if problem:
-            raise ValueError(problem)
+        check_float16(stats[None], where)
         return host.numpy()

@@ -38,6 +38,13 @@ def local_rank() -> int:
     return int(os.environ.get("LOCAL_RANK", "0"))
 
 
+def gpu_count() -> int:
+    """GPUs this process sees."""
+    import torch
+
+    return torch.cuda.device_count()
+
+
 def world_size() -> int:
     """Processes in the job (torchrun's ``WORLD_SIZE``; 1 without torchrun)."""
     return int(os.environ.get("WORLD_SIZE", "1"))
@@ -48,7 +55,9 @@ def resolve_device(name: str, rank: int | None = None, processes: int | None = N
     """The device of this process for ``name`` (``DEVICE_CHOICES``).
 
     ``auto`` is ``cuda:<rank>`` when a GPU is present, else ``cpu``; ``cuda`` is
-    ``cuda:<rank>``. ``rank`` and ``processes`` default to torchrun's ``LOCAL_RANK`` and
+    ``cuda:<rank mod GPUs>``: more processes than GPUs share them in turn (``torchrun
+    --nproc_per_node 4`` on one GPU gives a search four processes' CPU cores for its PSD and
+    window work). ``rank`` and ``processes`` default to torchrun's ``LOCAL_RANK`` and
     ``WORLD_SIZE``. Raises ``ValueError`` for an unknown device, for CUDA without a GPU and
     for ``cuda:N`` shared by several processes.
     """
@@ -69,7 +78,7 @@ def resolve_device(name: str, rank: int | None = None, processes: int | None = N
     if not cuda_available():
         raise ValueError(f"device {name!r} requested but CUDA is not available")
     if device.index is None:
-        return torch.device("cuda", rank)
+        return torch.device("cuda", rank % max(gpu_count(), 1))
     if processes > 1:
         raise ValueError(f"device {name!r} with {processes} processes would put every rank on "
                          f"GPU {device.index}; pass --device cuda (each process then takes "

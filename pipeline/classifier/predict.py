@@ -220,8 +220,10 @@ def predict(
     dataset = SpectrogramCache(root, dtype=torch.float16)  # as stored; float32 on the device
     if config.tta:
         check_ligo_pair(dataset.manifest.detectors, "--tta")
-    precision = Precision.for_inference(devices.resolve_device(config.device), config.amp,
-                                        config.channels_last)
+    device = devices.resolve_device(config.device)
+    devices.prepare(device, benchmark=True)  # one image shape throughout
+    config = config.for_device(device.type)
+    precision = Precision.for_inference(device, config.amp, config.channels_last)
     models, distances = [], {}
     for path in checkpoints:
         model, checkpoint = load_model_from_checkpoint(path)
@@ -251,6 +253,10 @@ def predict(
     out.attrs["whitening"] = {  # recorded in the prediction's provenance
         "cache_psd_source": dataset.manifest.info.get("psd_source"),
         "psd_distance_to_training": distances}
+    out.attrs["ran"] = {"device": str(device), "batch_size": config.batch_size,
+                        "num_workers": config.num_workers,
+                        "precision": str(precision.amp_dtype or "float32").removeprefix("torch."),
+                        "channels_last": precision.channels_last}
     return out
 
 
@@ -269,6 +275,7 @@ def write_predictions(
         "config": asdict(config),
         "n_samples": len(frame),
         **({"whitening": frame.attrs["whitening"]} if "whitening" in frame.attrs else {}),
+        **({"ran": frame.attrs["ran"]} if "ran" in frame.attrs else {}),
         "versions": library_versions(),
     })
     return out

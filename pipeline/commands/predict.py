@@ -30,7 +30,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="mean of probabilities or of ranks scaled to [0, 1]")
     parser.add_argument("--tta", action="store_true",
                         help="average over the H1 <-> L1 channel swap")
-    parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    parser.add_argument("--batch-size", type=int, default=defaults.batch_size,
+                        help="images per forward pass (default: 64 on a CPU, 256 on a GPU)")
     parser.add_argument("--device", default=defaults.device,
                         help="auto (a GPU when there is one), cpu, cuda or cuda:N "
                              "(default %(default)s)")
@@ -39,7 +40,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
                         help="NHWC memory format (default: on)")
     parser.add_argument("--num-workers", type=int, default=defaults.num_workers,
-                        help="DataLoader worker processes")
+                        help="DataLoader reader processes (default: none on a CPU, "
+                             "min(4, cores) on a GPU)")
     parser.add_argument("--data", type=Path, default=None,
                         help="data directory: rows follow its sample_submission.csv (test) or "
                              "training_labels.csv (train), whose ids must match the cache")
@@ -59,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
 
     claim_file(args.out, "predictions")  # refused before the work, not after it
 
-    if args.batch_size < 1:
+    if args.batch_size is not None and args.batch_size < 1:
         raise ValueError(f"--batch-size must be >= 1, got {args.batch_size}")
     if args.fill_missing is not None and not 0.0 <= args.fill_missing <= 1.0:
         raise ValueError(f"--fill-missing must be a probability in [0, 1], got {args.fill_missing}")

@@ -13,6 +13,7 @@ from runtime import devices
 def gpus(monkeypatch):
     """Pretend CUDA is present: only the resolution rules run, nothing touches a GPU."""
     monkeypatch.setattr(devices, "cuda_available", lambda: True)
+    monkeypatch.setattr(devices, "gpu_count", lambda: 4)
     return monkeypatch
 
 
@@ -26,6 +27,18 @@ def test_each_rank_takes_its_own_gpu(gpus) -> None:
     assert devices.resolve_device("cpu") == torch.device("cpu")
     gpus.setenv("WORLD_SIZE", "1")
     assert devices.resolve_device("cuda:1") == torch.device("cuda", 1)  # one process: its choice
+
+
+def test_more_processes_than_gpus_share_them_in_turn(gpus) -> None:
+    """``torchrun --nproc_per_node 4`` on one GPU (more CPU cores for a search's PSD and
+    windows): every rank on cuda:0, not an invalid device ordinal."""
+    gpus.setenv("WORLD_SIZE", "4")
+    gpus.setattr(devices, "gpu_count", lambda: 1)
+    for rank in range(4):
+        gpus.setenv("LOCAL_RANK", str(rank))
+        assert devices.resolve_device("auto") == torch.device("cuda", 0)
+    gpus.setattr(devices, "gpu_count", lambda: 2)
+    assert devices.resolve_device("cuda") == torch.device("cuda", 1)  # rank 3 of 2 GPUs
 
 
 def test_build_and_train_resolve_alike(gpus) -> None:

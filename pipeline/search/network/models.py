@@ -68,34 +68,34 @@ class NetworkModels:
 
 
 @torch.inference_mode()
-def slide_logits(images: np.ndarray, slides: Sequence[int], step_windows: int,
+def slide_logits(images: torch.Tensor, slides: Sequence[int], step_windows: int,
                  network: NetworkModels, batch: int = 256, tta: bool = False) -> np.ndarray:
-    """Scores ``(len(slides), W)`` float32 of the windows of one segment at each slide.
+    """Scores ``(len(slides), W)`` float32 of the windows of one piece at each slide.
 
-    ``images`` ``(W, D, F, T)`` float16 are one segment's windows (``windows.segment_images``);
-    slide ``k`` takes detector ``i``'s images from window ``(w + k * step_windows * i) mod W``.
+    ``images`` ``(W, D, F, T)`` float16 are one piece's windows, on the models' device
+    (``windows.segment_images``); slide ``k`` takes detector ``i``'s images from window
+    ``(w + k * step_windows * i) mod W``, gathered where the images are. The models' logits
+    stay there until the chunk of slides is done: one wait for a GPU per chunk.
     """
     n_windows, n_detectors = images.shape[:2]
-    source = torch.from_numpy(images)  # (W, D, F, T) float16, on the host
-    if network.precision.device.type == "cuda":
-        source = source.pin_memory()
-    offsets = np.arange(n_detectors)
-    out = np.empty((len(slides), n_windows), dtype=np.float32)
+    device = images.device
+    offsets = torch.arange(n_detectors, device=device)  # (D,)
+    views = len(network.models) * (2 if tta else 1)
+    raw = torch.empty((views, len(slides), n_windows), dtype=torch.float32, device=device)
     for row, slide in enumerate(slides):
         for lo in range(0, n_windows, batch):
-            window = np.arange(lo, min(lo + batch, n_windows))  # (B,)
+            window = torch.arange(lo, min(lo + batch, n_windows), device=device)  # (B,)
             index = (window[:, None] + slide * step_windows * offsets[None, :]) % n_windows
-            channels = torch.from_numpy(index)  # (B, D): each detector's window
-            stacked = source[channels, torch.arange(n_detectors)[None, :]]  # (B, D, F, T)
-            out[row, lo : lo + len(window)] = _score(stacked, network, tta)
-    return out
+            stacked = images[index, offsets[None, :]]  # (B, D, F, T): each detector's window
+            raw[:, row, lo : lo + len(window)] = _logits(stacked, network, tta)
+    logits = raw.double().cpu().numpy()  # (M * V, S, W)
+    return mean_probability_logit(logits, axis=0).astype(np.float32)
 
 
-def _score(images: torch.Tensor, network: NetworkModels, tta: bool) -> np.ndarray:
-    """Ensemble (and TTA) logit ``(B,)`` of one batch of stacked images."""
+def _logits(images: torch.Tensor, network: NetworkModels, tta: bool) -> torch.Tensor:
+    """Every model's (and view's) logit ``(M * V, B)`` float32 of one batch, on the device."""
     x = network.precision.to_device(images)
     views = [x, swap_ligo_channels(x)] if tta else [x]
     with network.precision.autocast():
-        logits = torch.stack([model(v).view(-1).float() for model in network.models
-                              for v in views])  # (M * V, B)
-    return mean_probability_logit(logits.double().cpu().numpy(), axis=0).astype(np.float32)
+        return torch.stack([model(v).view(-1).float() for model in network.models
+                            for v in views])

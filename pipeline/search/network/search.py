@@ -183,7 +183,7 @@ class NetworkSearch:
                         whiten.frequencies)
         maker = ImageMaker(network.recipe, first, network.precision.device)
         images = segment_images(data, self._windows(piece), psd, maker,
-                                int(config.psd_update * SAMPLE_RATE),
+                                int(config.psd_update * SAMPLE_RATE), batch=config.batch_size,
                                 where=str(self._dir(out, piece)))
         self.speed["image_seconds"] += time.perf_counter() - started
         self.speed["strain_seconds"] += (piece[1] - piece[0]) / SAMPLE_RATE
@@ -245,7 +245,7 @@ def run_network_search(strain: str | Path | Sequence[str | Path],
     module docstring); returns ``out``."""
     config = config or NetworkSearchConfig()
     device = devices.resolve_device(config.device)
-    devices.prepare(device)
+    devices.prepare(device, benchmark=True)  # the same window and batch shapes throughout
     from pipeline.classifier.precision import Precision
 
     network = NetworkModels.load(checkpoints, Precision.for_inference(device, config.amp))

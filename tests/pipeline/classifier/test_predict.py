@@ -188,7 +188,10 @@ def test_device_auto_and_autocast_predict_as_validation_does(tmp_path, monkeypat
     out = tmp_path / "auto.csv"
     assert main(["predict", "--cache", str(cache), "--checkpoint", str(checkpoint), "--out",
                  str(out), "--no-progress"]) == 0
-    assert json.loads(out.with_suffix(".json").read_text())["config"]["device"] == "auto"
+    record = json.loads(out.with_suffix(".json").read_text())
+    assert record["config"]["device"] == "auto"  # as asked, and as it ran:
+    assert record["ran"] == {"device": "cpu", "batch_size": 64, "num_workers": 0,
+                             "precision": "float32", "channels_last": True}
     full = pd.read_csv(out)
     amp = predict(cache, "test", [checkpoint], PredictConfig(amp=True), progress=False)
     assert amp["logit"].nunique() == len(ids)  # no ties: the head computes in float32

@@ -77,7 +77,7 @@ def test_a_windows_images_are_build_cqts_images(stream, checkpoint, tmp_path) ->
     stored = SpectrogramCache(cache.manifest.root, dtype=torch.float16)
     for position, sample_id in enumerate(stored.ids):
         expected = stored[position][0].numpy().astype(np.float32)
-        mine = images[built[sample_id]].astype(np.float32)
+        mine = images[built[sample_id]].numpy().astype(np.float32)
         # both are float16 roundings of float32 results of the same code on the same numbers
         assert_float16_close(mine, expected, floor=median_float16_step(expected),
                              what=f"window {built[sample_id]}")
@@ -93,7 +93,7 @@ def test_slides_pair_each_detector_with_other_windows(checkpoint) -> None:
     images[:, 0] = np.arange(n_windows)[:, None, None]  # channel 0 holds its window index
     images[:, 1] = 100 + np.arange(n_windows)[:, None, None]
     network.models = [_Pick(1)]  # the logit is channel 1's pixel: its window's index + 100
-    scores = slide_logits(images, range(0, 4), 8, network, batch=16)
+    scores = slide_logits(torch.from_numpy(images), range(0, 4), 8, network, batch=16)
     for k, row in enumerate(scores):
         source = (np.arange(n_windows) + 8 * k) % n_windows
         np.testing.assert_allclose(row, 100 + source, rtol=1e-6)
@@ -213,3 +213,29 @@ def test_scores_that_are_not_finite_stop_the_search(stream, checkpoint, tmp_path
         net_search.run_network_search(stream / "foreground", [path], out, CONFIG,
                                       progress=False)
     assert not list(out.glob("segments/*/scores-*.npy")) and not (out / "result.json").exists()
+
+
+def test_window_images_are_made_in_full_float32(stream, checkpoint, monkeypatch) -> None:
+    """On a GPU cuDNN would run nnAudio's convolutions in TF32 by default, and a window's
+    images would no longer be build-cqt's (which builds in full float32): the search asks for
+    full float32 around every image it makes, on any device."""
+    from contextlib import contextmanager
+
+    from runtime import devices
+
+    asked = []
+
+    @contextmanager
+    def recording(device):
+        asked.append(device)
+        yield
+
+    monkeypatch.setattr(devices, "full_float32", recording)
+    network = NetworkModels.load([checkpoint], _cpu())
+    data, _ = _segment(stream)
+    starts = window_starts(data.shape[-1], 4096, 1024)[:8]
+    psd = FixedPSD(network.recipe.whiten.frequencies, network.training_psd)
+    maker = ImageMaker(network.recipe, network.training_psd, torch.device("cpu"))
+    images = segment_images(data, starts, psd, maker, update=8 * SAMPLE_RATE, batch=3)
+    assert asked == [torch.device("cpu")] and images.shape[0] == 8
+    assert images.dtype == torch.float16 and images.device.type == "cpu"
