@@ -8,8 +8,10 @@ Usage: ``python bench/real.py --out runs/real [--checkpoint RUN/best.pt] [--n-tr
    recipe for real noise: ``simulate --detectors H1 L1 --psd-scale-min 0.5 --psd-scale-max 2
    --glitch-rate 1``, ``build-cqt``'s defaults, ``pipeline train --depth 18 --epochs E``.
 2. **Simulated noise**: ``--n-noise`` noise-only samples of the same recipe (another seed),
-   whitened by their own noise (``--psd-from-split``); the model's logit thresholds at FPR 1e-2
-   and 1e-3, and the 2-s matched filter's (network SNR, the recorded noise level).
+   and as many of stationary Gaussian noise of the design PSDs, each whitened by its own noise
+   (``--psd-from-split``); the model's logit thresholds at FPR 1e-2 and 1e-3, and the 2-s
+   matched filter's (network SNR, the recorded noise level; no chi-squared, so the recipe's
+   glitches set its thresholds).
 3. **GW150914 as G2Net samples** (``data/gwosc``, 30 s of H1 and L1 after resampling): the
    2-s sample around the event (``preprocess cut``) and real-noise samples: every pair of
    disjoint 2-s H1 and L1 windows at least ``--guard`` s from the event (the zero-lag pairs and
@@ -18,10 +20,11 @@ Usage: ``python bench/real.py --out runs/real [--checkpoint RUN/best.pt] [--n-tr
    The event's logit and its rank among the real-noise samples; the share of real-noise
    samples above each simulated-noise threshold (the model's FPR on real noise, with its
    binomial error over the disjoint windows), and the same for the matched filter.
-4. **Which step matters**: the same with one step of the real-data path swapped: the PSD
-   (the training cache's instead of the 30 s around), a 15-Hz zero-phase high-pass of the
-   strain before it is cut (the seismic wall that a 2-s taper leaks), and the resampler
-   (scipy's default ``resample_poly`` filter instead of gwspec's Kaiser FIR).
+4. **Which step matters** (against the Gaussian-noise thresholds): the same with one step of
+   the real-data path swapped: the PSD (the training cache's instead of the 30 s around), the
+   15-Hz zero-phase high-pass of the strain before it is cut left out (the seismic noise that a
+   2-s taper leaks into the band), and the resampler (scipy's default ``resample_poly`` filter
+   instead of gwspec's Kaiser FIR).
 5. **Both searches on the two files**: the loudest zero-lag trigger, its time against GPS
    1126259462.4 and its statistic against the loudest of the background of time slides within
    the 30 s that do not pair the event's window (windows within ``--guard`` s of it in either
@@ -79,16 +82,18 @@ def train_model(out: Path, n_train: int, epochs: int) -> Path:
     return best
 
 
-def simulated_noise(out: Path, n_noise: int) -> Path:
-    """Noise-only samples of the training recipe, another seed: their data folder."""
+def simulated_noise(out: Path, n_noise: int, recipe: bool) -> Path:
+    """Noise-only samples, another seed: of the training recipe (levels 0.5-2, a glitch per
+    sample on average), or stationary Gaussian noise of the design PSDs."""
     from preprocess.simulate import SimulationConfig, simulate
 
-    folder = out / "noise"
+    folder = out / ("noise" if recipe else "noise-gaussian")
     if (folder / "simulation.json").is_file():
         return folder
+    noise = {"psd_scale_min": 0.5, "psd_scale_max": 2.0, "glitch_rate": 1.0} if recipe else {}
     return simulate(SimulationConfig(n_train=1, n_test=n_noise, detectors=DETECTORS,
-                                     psd_scale_min=0.5, psd_scale_max=2.0, glitch_rate=1.0,
-                                     signal_fraction=0.0, seed=27), folder, progress=False)
+                                     signal_fraction=0.0, seed=27 if recipe else 28, **noise),
+                    folder, progress=False)
 
 
 def scores(data: Path, cache: Path, checkpoint: Path, psd_from: Path | None = None,
@@ -131,16 +136,18 @@ def threshold(noise: np.ndarray, fpr: float) -> float:
 # --- real strain, and samples of it ------------------------------------------------------
 
 def strain_variants(files: list[Path]) -> dict[str, tuple[int, np.ndarray]]:
-    """``{variant: (first output tick, (2, n) strain at 2048 Hz)}`` of the files: as gwspec's
-    readers give it (``gwspec``), high-passed at 15 Hz (``highpass``), and resampled by
-    scipy's default filter instead (``resample``), over the same 30 s."""
+    """``{variant: (first output tick, (2, n) strain at 2048 Hz)}`` of the files over the same
+    30 s: as gwspec reads it for analysis (``gwspec``: resampled by its Kaiser FIR and
+    high-passed at 15 Hz, ``StrainSet.conditioned``), without the high-pass (``no-highpass``),
+    and resampled by scipy's default ``resample_poly`` filter instead (``resample``)."""
     import h5py
-    from scipy.signal import butter, resample_poly, sosfiltfilt
+    from scipy.signal import resample_poly
 
-    strain = StrainSet([str(p) for p in files], DETECTORS, ReadOptions(min_duration=2.0))
+    from preprocess.highpass import highpass
+
+    options = ReadOptions(min_duration=2.0)
+    strain = StrainSet([str(p) for p in files], DETECTORS, options)
     (a, b), = strain.common
-    data = strain.checked(a, b)
-    sos = butter(8, 15.0, "highpass", fs=SAMPLE_RATE, output="sos")
     raw = []
     for path in files:
         with h5py.File(path) as f:
@@ -149,8 +156,8 @@ def strain_variants(files: list[Path]) -> dict[str, tuple[int, np.ndarray]]:
     resampled = np.stack([resample_poly(x, 1, 2)[int((a / SAMPLE_RATE - s) * SAMPLE_RATE):
                                                   int((a / SAMPLE_RATE - s) * SAMPLE_RATE)
                                                   + b - a] for s, x in raw])
-    return {"gwspec": (a, data), "highpass": (a, sosfiltfilt(sos, data, axis=-1)),
-            "resample": (a, resampled)}
+    return {"gwspec": (a, strain.conditioned(a, b)), "no-highpass": (a, strain.checked(a, b)),
+            "resample": (a, highpass(resampled, options.highpass))}
 
 
 def window_pairs(first: int, n: int, guard: float) -> list[tuple[str, int, int]]:
@@ -307,7 +314,7 @@ def figure(files: list[Path], checkpoint: Path, cache: Path, path: Path) -> None
     manifest = read_manifest(cache)
     recipe = checkpoint_recipe(load_checkpoint(checkpoint))
     images = SpectrogramCache(cache, dtype=torch.float32)
-    index = images.ids.index("event0000")
+    index = list(images.ids).index("event0000")
     image = images[index][0].numpy()  # (2, F, T)
     sample = np.load(sample_path(cache.parent / "samples", "test", "event0000"))
     whitened = Whitener(manifest.psd, recipe.whiten)(
@@ -322,7 +329,8 @@ def figure(files: list[Path], checkpoint: Path, cache: Path, path: Path) -> None
         ax.set(title=f"{detector}: whitened, 20-500 Hz (the 30 s around)",
                xlabel="s from GPS 1126259462.4", ylabel="whitened strain", xlim=(-0.5, 0.2))
         ax = axes[1, d]
-        ax.pcolormesh(time_axis[:: recipe.cqt.hop_length][: image.shape[2]], frequencies,
+        image_time = np.arange(image.shape[2]) * recipe.cqt.hop_length / SAMPLE_RATE
+        ax.pcolormesh(image_time - MERGER_OFFSET, frequencies,
                       image[d], shading="nearest", cmap="viridis")
         ax.set(yscale="log", title=f"{detector}: CQT image the model reads",
                xlabel="s from GPS 1126259462.4", ylabel="Hz")
@@ -353,13 +361,16 @@ def main() -> None:
     checkpoint = args.checkpoint or train_model(out, args.n_train, args.epochs)
     log.info("model %s (%.0f s)", checkpoint, time.perf_counter() - started)
 
-    noise_data = simulated_noise(out, args.n_noise)
-    simulated = scores(noise_data, out / "noise-cache", checkpoint)
-    thresholds = {fpr: threshold(simulated.to_numpy(), fpr) for fpr in FPRS}
-    mf_simulated = matched_filter(noise_data, out / "noise-mf.csv", None, "auto")
-    mf_thresholds = {fpr: threshold(mf_simulated.to_numpy(), fpr) for fpr in FPRS}
-    log.info("simulated noise: %d samples; thresholds %s, matched filter %s (%.0f s)",
-             len(simulated), thresholds, mf_thresholds, time.perf_counter() - started)
+    references = {}
+    for name, recipe in (("recipe", True), ("gaussian", False)):
+        noise_data = simulated_noise(out, args.n_noise, recipe)
+        simulated = scores(noise_data, out / f"{noise_data.name}-cache", checkpoint)
+        mf_simulated = matched_filter(noise_data, out / f"{noise_data.name}-mf.csv", None,
+                                      "auto")
+        references[name] = ({fpr: threshold(simulated.to_numpy(), fpr) for fpr in FPRS},
+                            {fpr: threshold(mf_simulated.to_numpy(), fpr) for fpr in FPRS})
+        log.info("simulated %s noise: %d samples; thresholds %s, matched filter %s (%.0f s)",
+                 name, len(simulated), *references[name], time.perf_counter() - started)
 
     variants = strain_variants(files)
     first, data = variants["gwspec"]
@@ -370,14 +381,17 @@ def main() -> None:
     own_cache = out / "real" / "cache"
     logits = scores(own, own_cache, checkpoint)
     mf = matched_filter(own, out / "real" / "mf.csv", own_cache, "nominal")
-    real["gwspec"] = g2net_figures("gwspec", logits, mf, thresholds, mf_thresholds, disjoint)
+    for name, (thresholds, mf_thresholds) in references.items():
+        real[f"gwspec vs {name} noise"] = g2net_figures("gwspec", logits, mf, thresholds,
+                                                         mf_thresholds, disjoint)
+    thresholds = references["gaussian"][0]
+    training_cache = Path(json.loads((checkpoint.parent / "config.json").read_text())
+                          ["cache"]["path"])
     swaps: dict[str, Callable[[], pd.Series]] = {
         "training-psd": lambda: scores(own, out / "real" / "cache-training-psd", checkpoint,
-                                       psd_from=Path(json.loads(
-                                           (checkpoint.parent / "config.json").read_text())
-                                           ["cache"])),
+                                       psd_from=training_cache),
     }
-    for name in ("highpass", "resample"):
+    for name in ("no-highpass", "resample"):
         first_v, data_v = variants[name]
         folder = write_samples(out / name / "samples", first_v, data_v, pairs)
         swaps[name] = (lambda f=folder, n=name: scores(f, out / n / "cache", checkpoint))
@@ -388,10 +402,11 @@ def main() -> None:
     network = network_search(files, checkpoint, out / "search-network", args.guard)
     mf_stream = mf_search(files, out / "search-mf", args.guard)
     figure(files, checkpoint, own_cache, args.figure)
-    report = {"checkpoint": str(checkpoint), "thresholds": {str(k): v for k, v in
-                                                            thresholds.items()},
-              "mf_thresholds": {str(k): v for k, v in mf_thresholds.items()},
-              "simulated_noise": len(simulated), "g2net": real, "network_search": network,
+    report = {"checkpoint": str(checkpoint),
+              "thresholds": {name: {"model": {str(k): v for k, v in model.items()},
+                                    "matched_filter": {str(k): v for k, v in mf_.items()}}
+                             for name, (model, mf_) in references.items()},
+              "simulated_noise": args.n_noise, "g2net": real, "network_search": network,
               "mf_search": mf_stream, "seconds": time.perf_counter() - started}
     (out / "report.json").write_text(json.dumps(report, indent=2, default=str))
     print(json.dumps(report, indent=2, default=str))

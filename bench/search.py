@@ -89,11 +89,13 @@ class TriggerSearch:
     run: Callable[[Path, Path, Path, int], dict[str, tuple[Path, Path]]]
 
 
-def matched_filter(bank: Path, workers: int, n_templates: int) -> TriggerSearch:
+def matched_filter(bank: Path, workers: int, n_templates: int,
+                   highpass: float) -> TriggerSearch:
     """The reference search: filtered once per folder, ranked by snr and by newsnr."""
     def run(foreground: Path, background: Path, out: Path, slides: int) -> dict:
         config = SearchConfig(filter=FilterConfig(bank=SearchBankConfig(n_templates=n_templates)),
                               ranking=RankingConfig(statistics=("snr", "newsnr")))
+        config = replace(config, read=replace(config.read, highpass=highpass))
         run_search(background, out / "background", replace(config,
                    slides=SlideConfig(count=slides)), bank=bank, workers=workers)
         run_search(foreground, out / "foreground", config, bank=bank, workers=workers)
@@ -102,11 +104,12 @@ def matched_filter(bank: Path, workers: int, n_templates: int) -> TriggerSearch:
     return TriggerSearch("matched-filter", run)
 
 
-def network(checkpoints: list[Path], stride: float) -> TriggerSearch:
+def network(checkpoints: list[Path], stride: float, highpass: float) -> TriggerSearch:
     """The network search at ``stride``: slides on the background, zero lag on the
     foreground, the matched filter's slide step."""
     def run(foreground: Path, background: Path, out: Path, slides: int) -> dict:
-        config = NetworkSearchConfig(stride=stride, read=ReadOptions(max_duration=4096.0),
+        config = NetworkSearchConfig(stride=stride, read=ReadOptions(max_duration=4096.0,
+                                                                     highpass=highpass),
                                      slides=SlideConfig(step=8.0, count=slides))
         run_network_search(background, checkpoints, out / "background", config,
                            progress=False)
@@ -120,16 +123,27 @@ def network(checkpoints: list[Path], stride: float) -> TriggerSearch:
 def searches(args: argparse.Namespace, bank: Path, stream: str) -> list[TriggerSearch]:
     """Every search the benchmark compares on ``stream``; the matched filter is the
     reference."""
-    found = [matched_filter(bank, args.workers, args.n_templates)]
+    found = [matched_filter(bank, args.workers, args.n_templates, args.highpass)]
     checkpoints = args.network if stream == "stationary" else args.glitch_network
     strides = args.strides if stream == "stationary" else args.strides[:1]
-    found += [network(checkpoints, stride) for stride in strides if checkpoints]
+    found += [network(checkpoints, stride, args.highpass) for stride in strides if checkpoints]
     return found
 
 
+def search_device(name: str = "auto"):
+    """The device the network search runs on (``NetworkSearchConfig.device``): every rate is
+    measured there, so the ratios divide like by like."""
+    from runtime.devices import prepare, resolve_device
+
+    device = resolve_device(name)
+    prepare(device, benchmark=True)
+    return device
+
+
 def naive_rate(stream: Path, checkpoints: list[Path], n: int = 100) -> float:
-    """Windows per second of a per-window loop: each window's images made alone (whitened by
-    the training PSD) and scored alone, as a snippet classifier would be run over a stream."""
+    """Windows per second of a per-window loop on the search's device: each window's images
+    made alone (whitened by the training PSD) and scored alone, as a snippet classifier would
+    be run over a stream."""
     import torch
 
     from pipeline.classifier.precision import Precision
@@ -137,18 +151,19 @@ def naive_rate(stream: Path, checkpoints: list[Path], n: int = 100) -> float:
     from preprocess.images import ImageMaker
     from preprocess.stream.readers import ReadReport, StrainSet
 
-    network = NetworkModels.load(checkpoints, Precision.for_inference(torch.device("cpu")))
+    device = search_device()
+    network = NetworkModels.load(checkpoints, Precision.for_inference(device))
     strain = StrainSet((str(stream / "foreground"),), network.detectors,
                        ReadOptions(max_duration=512))
     a, b = next(iter(strain.segments(ReadReport())))
     data = strain.checked(a, a + (n + 3) * SAMPLE_RATE // 2) / network.recipe.whiten.raw_scale
-    maker = ImageMaker(network.recipe, network.training_psd, torch.device("cpu"))
+    maker = ImageMaker(network.recipe, network.training_psd, device)
     started = time.perf_counter()
     with torch.inference_mode():
         for w in range(n):
             window = torch.from_numpy(data[None, :, w * 1024 : w * 1024 + 4096]).float()
-            images = torch.from_numpy(maker(window, "naive").astype(np.float32))
-            [model(images) for model in network.models]
+            images = network.precision.to_device(torch.from_numpy(maker(window, "naive")))
+            [model(images).cpu() for model in network.models]  # a result per window
     return n / (time.perf_counter() - started)
 
 
@@ -294,6 +309,9 @@ def main() -> None:
     parser.add_argument("--strides", type=float, nargs="+", default=[0.5],
                         help="network window strides compared on the stationary stream (s)")
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--highpass", type=float, default=ReadOptions().highpass,
+                        help="Hz: both searches' high-pass of the strain (0 = off, as before "
+                             "it existed)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     out = args.out or Path(tempfile.mkdtemp(prefix="bench-search-"))
@@ -363,14 +381,14 @@ def print_network_speed(out: Path, args: argparse.Namespace) -> None:
 
 def pure_inference_rate(checkpoints: list[Path], batches: int = 6) -> float:
     """Windows per second of the models alone on images already in memory, in the search's
-    batch size: what a slide could cost at best."""
+    batch size, on the search's device: what a slide could cost at best."""
     import torch
 
     from pipeline.classifier.precision import Precision
     from pipeline.family.costs import inference_rate
     from pipeline.search.network.models import NetworkModels
 
-    network = NetworkModels.load(checkpoints, Precision.for_inference(torch.device("cpu")))
+    network = NetworkModels.load(checkpoints, Precision.for_inference(search_device()))
     shape = torch.load(checkpoints[0], map_location="cpu", weights_only=True)["image_shape"]
     size = NetworkSearchConfig().batch_size
     rng = np.random.default_rng(0)

@@ -45,7 +45,6 @@ import numpy as np
 import pandas as pd
 import scipy.fft
 from scipy.ndimage import maximum_filter1d
-from scipy.signal import butter, sosfiltfilt
 from scipy.signal.windows import tukey
 from tqdm import tqdm
 
@@ -59,6 +58,7 @@ from pipeline.bank.snippet import (
     whiten_normalise,
 )
 from pipeline.baseline.config import MatchedFilterConfig
+from preprocess.highpass import highpass
 from preprocess.layout import (
     DETECTORS,
     N_TIME,
@@ -139,11 +139,6 @@ class MatchedFilter:
         self.inv_asd = (np.where(masks, psd, 1.0) ** -0.5 * masks).astype(np.float32)  # (D, F)
         taper = int(round(config.taper * SAMPLE_RATE))
         self.window = tukey(N_TIME, 2 * taper / N_TIME)  # (N,)
-        self.highpass = (
-            butter(8, config.highpass, "highpass", fs=SAMPLE_RATE, output="sos")
-            if config.highpass > 0
-            else None
-        )
         first = bank.config.pre_samples + taper  # template starts after the rising ramp
         last = N_TIME - max(bank.config.post_samples, taper)  # no wrap, ringdown before ramp
         if first >= last:
@@ -163,8 +158,7 @@ class MatchedFilter:
 
     def whiten(self, strain: np.ndarray) -> np.ndarray:
         """High-passed, tapered, whitened spectra ``(D, F)`` complex64 of a sample ``(D, N)``."""
-        if self.highpass is not None:
-            strain = sosfiltfilt(self.highpass, strain, axis=-1)
+        strain = highpass(strain, self.config.highpass)
         spectra = scipy.fft.rfft(strain * self.window, axis=-1) / SAMPLE_RATE
         return (spectra * self.inv_asd).astype(np.complex64)
 

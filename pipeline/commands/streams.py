@@ -9,20 +9,20 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.search.config import SlideConfig
+from preprocess.commands.reading import add_dq_bits_option, add_highpass_option
 from preprocess.stream.config import ReadOptions
 from runtime.checks import finite_float
 
 
 def add_strain_options(parser: argparse.ArgumentParser, defaults: ReadOptions) -> None:
     """``--strain`` and ``--out``, and the group ``reading``: ``--dq-bits``, ``--min-duration``,
-    ``--max-duration``, ``--skip-bad``, their defaults from ``defaults``."""
+    ``--max-duration``, ``--skip-bad``, ``--highpass``, their defaults from ``defaults``."""
     parser.add_argument("--strain", type=Path, nargs="+", required=True,
                         help="strain files or folders (gwspec stream, MLGWSC-1 or GWOSC layouts)")
     parser.add_argument("--out", type=Path, required=True,
                         help="search folder (new, empty, or a search to resume)")
     group = parser.add_argument_group("reading")
-    group.add_argument("--dq-bits", nargs="+", default=list(defaults.dq_bits),
-                       help="GWOSC data-quality bits that must be on (default %(default)s)")
+    add_dq_bits_option(group, defaults)
     group.add_argument("--min-duration", type=finite_float, default=defaults.min_duration,
                        help="s: shorter common segments are skipped (default: as short as "
                             "the search can analyse)")
@@ -31,12 +31,14 @@ def add_strain_options(parser: argparse.ArgumentParser, defaults: ReadOptions) -
     group.add_argument("--skip-bad", action="store_true",
                        help="skip a piece holding NaN or implausible strain instead of "
                             "stopping (it is counted and left out of the analysed time)")
+    add_highpass_option(group, defaults)
 
 
 def read_options(args: argparse.Namespace) -> ReadOptions:
     """The parsed reading options."""
     return ReadOptions(dq_bits=tuple(args.dq_bits), min_duration=args.min_duration,
-                       max_duration=args.max_duration, skip_bad=args.skip_bad)
+                       max_duration=args.max_duration, skip_bad=args.skip_bad,
+                       highpass=args.highpass)
 
 
 def add_slide_options(parser: argparse.ArgumentParser, defaults: SlideConfig,

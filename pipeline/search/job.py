@@ -238,7 +238,7 @@ def _search_piece(job: tuple[Path, Piece], progress: Progress | None = None) -> 
     seconds = (b - a) / SAMPLE_RATE
     strain: StrainSet = _WORKER["strain"]
     try:
-        data = strain.checked(a, b)
+        data = strain.conditioned(a, b)
     except BadSegmentError as error:
         if not strain.options.skip_bad:
             raise

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from preprocess.commands.reading import add_dq_bits_option, add_highpass_option
 from preprocess.stream.config import ReadOptions
 from preprocess.stream.cut import CutConfig
 from runtime.checks import finite_float
@@ -36,8 +37,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--guard", type=finite_float, default=d.guard,
                    help="s: no noise sample comes this close to a GPS time (default "
                         "%(default)s)")
-    p.add_argument("--dq-bits", nargs="+", default=list(d.read.dq_bits),
-                   help="GWOSC data-quality bits that must be on (default %(default)s)")
+    add_dq_bits_option(p, d.read)
+    add_highpass_option(p, d.read)
     p.set_defaults(func=run)
 
 
@@ -48,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
                        noise_stride=args.noise_stride, guard=args.guard,
                        detectors=tuple(args.detectors or ()),
                        read=ReadOptions(dq_bits=tuple(args.dq_bits), min_duration=2.0,
-                                        max_duration=None))
+                                        max_duration=None, highpass=args.highpass))
     out = cut_samples(args.strain, args.out, config)
     print(f"{out}: samples in {out / 'test'}, listed in {out / 'cut.csv'}")
     return 0

@@ -10,6 +10,7 @@ import argparse
 import logging
 from pathlib import Path
 
+from preprocess.commands.reading import add_dq_bits_option
 from preprocess.stream.config import (
     DETECTORS,
     DISTANCE_PRIORS,
@@ -112,8 +113,7 @@ def _add_real(group: argparse._ArgumentGroup) -> None:
     group.add_argument("--real-noise", nargs="+", default=[], metavar="FILE",
                        help="strain files or folders (gwspec stream, MLGWSC-1 or GWOSC HDF5) "
                        "to use as the background")
-    group.add_argument("--dq-bits", nargs="+", default=list(_READ.dq_bits), metavar="BIT",
-                       help="GWOSC DQ bits that must all be on")
+    add_dq_bits_option(group, _READ)
     group.add_argument("--min-segment", type=finite_float, default=_READ.min_duration,
                        help="s: shorter common segments are skipped and counted")
     group.add_argument("--skip-bad", action="store_true",

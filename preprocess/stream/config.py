@@ -16,6 +16,8 @@ from typing import Any
 
 from runtime.checks import finite, positive
 
+HIGHPASS_PAD = 8.0  # s of strain either side of a piece that its high-pass runs over (the
+# filter's edge transients fall there); less where the segment ends
 SAMPLE_RATE = 2048  # Hz: every stream is written at this rate (= preprocess.layout.SAMPLE_RATE)
 DETECTORS = ("H1", "L1", "V1")  # detectors the simulator models (lalsimulation prefixes)
 KNOWN_DETECTORS = ("H1", "L1", "V1", "K1", "G1")  # detectors a stream file may hold: the
@@ -51,11 +53,18 @@ class ReadOptions:
     # None = whole segments
     skip_bad: bool = False  # skip (and count) a segment holding NaN/implausible values instead
     # of stopping with an error
+    highpass: float = 15.0  # Hz: zero-phase high-pass of the strain read for analysis
+    # (preprocess.highpass; 0 = off), over the piece and up to HIGHPASS_PAD s of its segment on
+    # each side, before any 2-s window is taken from it
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "dq_bits", tuple(self.dq_bits))
         if not self.dq_bits or len(set(self.dq_bits)) != len(self.dq_bits):
             raise ValueError(f"dq-bits {' '.join(self.dq_bits) or '(none)'}: name distinct bits")
+        finite("highpass", self.highpass)
+        if not 0 <= self.highpass < SAMPLE_RATE / 2:
+            raise ValueError(f"highpass must be 0 (off) or a frequency below "
+                             f"{SAMPLE_RATE // 2} Hz, got {self.highpass}")
         if self.min_duration is not None:
             positive("min-duration", self.min_duration)
         if self.max_duration is not None:

@@ -112,7 +112,7 @@ def cut_samples(strain: str | Path | Sequence[str | Path], out: str | Path,
     for kind, first, t in samples:
         sample_id = f"{kind}{counts[kind]:0{4 if kind == 'event' else 5}d}"
         counts[kind] += 1
-        array = data.checked(first, first + N_TIME)  # (D, 4096) strain, checked
+        array = data.conditioned(first, first + N_TIME)  # (D, 4096): checked, high-passed
         path = sample_path(out, "test", sample_id)
         with atomic_path(path, array.nbytes) as tmp, open(tmp, "wb") as handle:
             np.save(handle, array, allow_pickle=False)

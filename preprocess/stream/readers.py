@@ -28,9 +28,10 @@ from typing import NamedTuple
 import h5py
 import numpy as np
 
+from preprocess.highpass import highpass
 from preprocess.layout import MAX_AMPLITUDE, MIN_STD, STRAIN_SCALE
 from preprocess.stream import gwosc, layout, mlgwsc
-from preprocess.stream.config import SAMPLE_RATE, ReadOptions
+from preprocess.stream.config import HIGHPASS_PAD, SAMPLE_RATE, ReadOptions
 from preprocess.stream.errors import BadSegmentError, StreamError, gps_span, gps_time
 from preprocess.stream.runs import DetectorStrain, Interval, Run, intersect
 from runtime.provenance import file_identity
@@ -169,6 +170,21 @@ class StrainSet:
                 raise BadSegmentError(path, d, (a / SAMPLE_RATE, b / SAMPLE_RATE), reason)
         return data
 
+    def conditioned(self, a: int, b: int) -> np.ndarray:
+        """``checked(a, b)`` high-passed (``options.highpass``) over the piece and up to
+        ``HIGHPASS_PAD`` s either side within its common segment: what is analysed."""
+        if not self.options.highpass:
+            return self.checked(a, b)
+        pad = int(HIGHPASS_PAD * SAMPLE_RATE)
+        low, high = next(((c, d) for c, d in self.common if c <= a and b <= d), (a, b))
+        first, last = max(low, a - pad), min(high, b + pad)
+        try:
+            data = self.checked(first, last)
+        except BadSegmentError:  # the bad strain may lie in the padding only: not padded then
+            first, last = a, b
+            data = self.checked(a, b)
+        return highpass(data, self.options.highpass)[:, a - first : b - first]
+
     def segments(self, report: ReadReport | None = None,
                  shortest: float = 1.0) -> list[Interval]:
         """Common intervals of at least ``min_duration`` s (``shortest`` when the options set
@@ -185,8 +201,9 @@ class StrainSet:
             longest = max(b - a for a, b in self.common) / SAMPLE_RATE
             hint = (f"; pass --min-duration {longest:g} to search it"
                     if self.options.min_duration and longest >= shortest else "")
+            ones = "one" if report.short == 1 else "ones"
             raise StreamError(self.files[0], f"no common segment of at least {seconds:g} s "
-                              f"({report.short} shorter one(s), the longest {longest:g} s, "
+                              f"({report.short} shorter {ones}, the longest {longest:g} s, "
                               f"{report.short_seconds:g} s in all){hint}")
         if report.short:
             logger.info("skipped %d common segment(s) shorter than %g s (%g s)", report.short,

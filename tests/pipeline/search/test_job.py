@@ -1,6 +1,6 @@
 """The search job both searches run: bad pieces skipped and accounted for, data identified by
 content, the settings that change scores recorded (and those that do not, not), the analysed
-time the time the windows cover."""
+time the time the windows cover, the strain high-passed before it is scored."""
 
 from __future__ import annotations
 
@@ -21,6 +21,8 @@ from pipeline.search.network import search as net_search
 from pipeline.search.triggers import read_trigger_file
 from preprocess.stream.config import ReadOptions
 from preprocess.stream.errors import BadSegmentError, SettingsMismatchError
+from preprocess.stream.readers import StrainSet
+from tests.pipeline.search.helpers import DETECTORS
 from tests.pipeline.search.matched_filter.test_search import CONFIG as MF
 from tests.pipeline.search.network.test_search import CONFIG as NETWORK
 
@@ -133,3 +135,28 @@ def test_the_analysed_time_is_what_the_windows_cover(stream, checkpoint, tmp_pat
 
 def test_bad_markers_name_their_piece(tmp_path) -> None:
     assert bad_marker(tmp_path, (2048 * 100, 2048 * 148)).name == "100-48.bad.json"
+
+
+def test_every_piece_is_scored_high_passed(stream, checkpoint, tmp_path, monkeypatch) -> None:
+    """The job hands each search its piece high-passed over the strain around it
+    (``StrainSet.conditioned``), and records the corner among the settings."""
+    seen: dict = {}
+    score = net_search.NetworkSearch.score
+
+    def spy(self, out, piece, data, held, progress):
+        seen[piece] = data.copy()
+        return score(self, out, piece, data, held, progress)
+
+    monkeypatch.setattr(net_search.NetworkSearch, "score", spy)
+    config = replace(NETWORK, slides=SlideConfig(step=4.0, count=1))
+    out = net_search.run_network_search(stream / "foreground", [checkpoint], tmp_path / "s",
+                                        config, progress=False)
+    strain = StrainSet((str(stream / "foreground"),), DETECTORS, config.read)
+    raw = StrainSet((str(stream / "foreground"),), DETECTORS, replace(config.read, highpass=0.0))
+    assert len(seen) > 1
+    for piece, data in seen.items():
+        np.testing.assert_array_equal(data, strain.conditioned(*piece))
+        # the simulated seismic wall, most of the raw strain's power, is gone
+        assert data.std() < 0.2 * raw.checked(*piece).std()
+    settings = json.loads((out / "search.json").read_text())
+    assert settings["scoring"]["read"]["highpass"] == config.read.highpass == 15.0

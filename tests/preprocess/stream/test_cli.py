@@ -131,4 +131,5 @@ def test_bad_files_end_in_one_line_naming_them(tmp_path: Path,
     args = ["simulate-stream", "--out", str(tmp_path / "o"), "--real-noise",
             str(tmp_path / "S.hdf5"), "--no-progress"]  # 32 s, under --min-segment's 64 s
     assert main(args) == 2
-    assert "S.hdf5: no common segment of at least 64 s (1 shorter ones" in _error(capsys)
+    assert ("S.hdf5: no common segment of at least 64 s (1 shorter one, the longest 32 s"
+            in _error(capsys))

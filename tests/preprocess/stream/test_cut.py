@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from preprocess.cli import main
+from preprocess.highpass import highpass
 from preprocess.layout import data_detectors, load_sample, read_split, sample_path
 from preprocess.stream.config import SAMPLE_RATE, ReadOptions
 from preprocess.stream.cut import CutConfig, cut_samples
@@ -26,9 +27,19 @@ def test_the_event_sample_holds_the_strain_around_it(gwosc_files, tmp_path) -> N
     assert event["id"] == "event0000" and event["gps_start"] == pytest.approx(start)
     strain = StrainSet([str(p) for p in gwosc_files], None, ReadOptions(min_duration=2.0))
     a = int(round(start * SAMPLE_RATE))
-    np.testing.assert_array_equal(load_sample(sample_path(out, "test", "event0000"),
-                                              detectors=("H1", "L1")),
-                                  strain.checked(a, a + 4096))
+    sample = load_sample(sample_path(out, "test", "event0000"), detectors=("H1", "L1"))
+    np.testing.assert_array_equal(sample, strain.conditioned(a, a + 4096))
+    # high-passed over the strain around it (8 s each side), not over the 2 s alone: what the
+    # whole 32 s high-passed at once holds there, to float64 rounding (the filter's memory has
+    # decayed by exp(-2 pi 15 Hz sin(pi/16) 8 s) = e^-147 at the padding's ends)
+    (first, last), = strain.common
+    whole = highpass(strain.checked(first, last), 15.0)[:, a - first : a - first + 4096]
+    np.testing.assert_allclose(sample, whole, rtol=0, atol=1e-9 * whole.std())
+    # and the strain itself without the high-pass
+    raw = cut_samples(gwosc_files, tmp_path / "raw", CutConfig(
+        times=(GPS,), noise_stride=0.0, read=ReadOptions(min_duration=2.0, highpass=0.0)))
+    np.testing.assert_array_equal(load_sample(sample_path(raw, "test", "event0000"),
+                                              detectors=("H1", "L1")), strain.checked(a, a + 4096))
     noise = table[table["kind"] == "noise"]
     assert len(noise) == 10  # 15 windows of 30 s every 2 s, less 5 within 4 s of the event
     assert ((noise["gps_start"] + 2 <= GPS - 4) | (noise["gps_start"] >= GPS + 4)).all()

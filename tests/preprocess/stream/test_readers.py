@@ -62,7 +62,8 @@ def test_short_segments_are_skipped_and_counted(tmp_path: Path) -> None:
     assert [s.gps_start for s in segments] == [T0 + 10]
     assert (report.short, report.short_seconds, report.segments, report.seconds) == (1, 3, 1, 8)
     with pytest.raises(StreamError, match=r"s\.hdf: no common segment of at least 10 s "
-                                          r"\(2 shorter ones, 11 s in all, skipped\)"):
+                                          r"\(2 shorter ones, the longest 8 s, 11 s in all\); "
+                                          r"pass --min-duration 8 to search it"):
         list(read_segments(tmp_path / "s.hdf", options=ReadOptions(min_duration=10.0)))
 
 
