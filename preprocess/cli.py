@@ -20,6 +20,7 @@ COMMANDS: cli.Registry = {
                 "show a cache's manifest and example spectrograms"),
     "simulate-stream": ("preprocess.commands.simulate_stream", "continuous strain, injections"),
     "cut": ("preprocess.commands.cut", "2-s G2Net samples around GPS times of strain files"),
+    "pool": ("preprocess.commands.pool", "a simulated split's noise and signals, kept apart"),
 }
 
 

@@ -11,7 +11,7 @@ import os
 from typing import Any
 
 from models.stems import DEFAULT_STEM, STEMS
-from pipeline.training.config import AugmentConfig, TrainConfig
+from pipeline.training.config import SNR_DISTRIBUTIONS, AugmentConfig, MixConfig, TrainConfig
 from runtime.checks import finite_float
 
 DEPTHS = (16, 18, 34, 50, 101, 152)
@@ -75,6 +75,24 @@ def add_training_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--time-mask-width", type=int, default=a.time_mask_width, help="time bins")
     g.add_argument("--freq-mask", action=flag, default=a.freq_mask)
     g.add_argument("--freq-mask-width", type=int, default=a.freq_mask_width, help="freq bins")
+    m = MixConfig()
+    g = p.add_argument_group("training images made anew every step (a mixing pool)")
+    g.add_argument("--pool", default=d.pool,
+                   help="the cache's data as a mixing pool (preprocess pool): every training "
+                        "image pairs a noise and a signal of the training fold anew")
+    g.add_argument("--mix-snr", choices=SNR_DISTRIBUTIONS, default=m.snr,
+                   help="network SNR of the signals: uniform, powerlaw (~ snr^-index) or "
+                        "curriculum (loud first) (default %(default)s)")
+    g.add_argument("--mix-snr-range", type=finite_float, nargs=2, metavar=("MIN", "MAX"),
+                   default=(m.snr_min, m.snr_max), help="(default %(default)s)")
+    g.add_argument("--mix-snr-index", type=finite_float, default=m.snr_index,
+                   help="the power law's exponent (default %(default)s)")
+    g.add_argument("--mix-curriculum-epochs", type=int, default=m.curriculum_epochs,
+                   help="epochs the curriculum's lower bound takes to fall (default "
+                        "%(default)s)")
+    g.add_argument("--mix-detector-spread", type=finite_float, default=m.detector_spread,
+                   help="each detector's sensitivity to a signal drawn log-uniform in [1/x, 1] "
+                        "(default %(default)s: equal detectors)")
 
 
 def training_config(args: argparse.Namespace, **chosen: Any) -> TrainConfig:
@@ -93,7 +111,12 @@ def training_config(args: argparse.Namespace, **chosen: Any) -> TrainConfig:
         seed=args.seed, device=args.device, amp=args.amp, amp_dtype=args.amp_dtype,
         channels_last=args.channels_last, compile=args.compile, workers=args.workers,
         in_memory=args.in_memory, patience=args.patience, progress=not args.no_progress,
-        augment=augment, **chosen,
+        augment=augment, pool=args.pool,
+        mix=MixConfig(snr=args.mix_snr, snr_min=args.mix_snr_range[0],
+                      snr_max=args.mix_snr_range[1], snr_index=args.mix_snr_index,
+                      curriculum_epochs=args.mix_curriculum_epochs,
+                      detector_spread=args.mix_detector_spread),
+        **chosen,
     )
 
 

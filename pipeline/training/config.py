@@ -29,6 +29,39 @@ class AugmentConfig:
     freq_mask_width: int = 6  # largest masked band, frequency bins
 
 
+SNR_DISTRIBUTIONS = ("uniform", "powerlaw", "curriculum")
+
+
+@dataclass
+class MixConfig:
+    """How training images are made anew from a mixing pool (``pipeline.training.mixing``)."""
+
+    snr: str = "uniform"  # network SNR of a signal: uniform in [snr_min, snr_max]; powerlaw
+    # (density ~ snr^-snr_index, as aframe draws); curriculum (uniform, the lower bound falling
+    # from snr_max to snr_min over curriculum_epochs: loud signals first)
+    snr_min: float = 2.0  # the simulator's default range
+    snr_max: float = 16.0
+    snr_index: float = 3.0  # power law's exponent
+    curriculum_epochs: int = 3  # epochs the curriculum's lower bound takes to fall
+    detector_spread: float = 1.0  # each detector's sensitivity to a signal drawn log-uniform in
+    # [1/x, 1] (1: equal detectors, as the simulator's); the network SNR is set after it
+    signal_fraction: float = 0.5  # share of images holding a signal
+
+    def validate(self) -> None:
+        from runtime.checks import in_range, positive, whole
+
+        if self.snr not in SNR_DISTRIBUTIONS:
+            raise ValueError(f"mix snr {self.snr!r}: expected one of "
+                             f"{', '.join(SNR_DISTRIBUTIONS)}")
+        if not 0 < positive("mix snr min", self.snr_min) <= positive("mix snr max",
+                                                                     self.snr_max):
+            raise ValueError(f"mix snr range [{self.snr_min}, {self.snr_max}] is empty")
+        positive("mix snr index", self.snr_index)
+        whole("mix curriculum epochs", self.curriculum_epochs, 1)
+        in_range("mix detector spread", self.detector_spread, 1.0, 1e3)
+        in_range("mix signal fraction", self.signal_fraction, 0.0, 1.0)
+
+
 # Settings that may change between a run and its --resume without changing the result's recipe.
 RUNTIME_FIELDS = frozenset(
     {"cache", "out", "resume", "device", "workers", "progress", "compile", "patience"}
@@ -67,11 +100,16 @@ class TrainConfig:
     resume: bool = False  # continue from out/last.pt
     progress: bool = True  # tqdm progress bars (rank 0 only)
     augment: AugmentConfig = field(default_factory=AugmentConfig)  # training-batch augmentations
+    pool: str = ""  # a mixing pool of the cache's data (preprocess pool): training images are
+    # then made anew every step from its noise and signals (pipeline.training.mixing); the
+    # cache's validation fold still validates
+    mix: MixConfig = field(default_factory=MixConfig)  # how, with a pool
 
     def resolve(self, device: torch.device, world_size: int = 1) -> TrainConfig:
         """A copy with every automatic choice made for ``device`` and ``world_size`` processes."""
         data = asdict(self)
         data["augment"] = AugmentConfig(**data["augment"])
+        data["mix"] = MixConfig(**data["mix"])
         cuda = device.type == "cuda"
         data["device"] = str(device)
         data["amp"] = cuda if self.amp is None else self.amp
@@ -107,6 +145,7 @@ class TrainConfig:
             raise ValueError(f"amp_dtype must be bfloat16 or float16, got {self.amp_dtype!r}")
         if self.workers is not None and self.workers < 0:
             raise ValueError(f"workers must be >= 0, got {self.workers}")
+        self.mix.validate()
 
     def to_dict(self) -> dict[str, Any]:
         """Plain nested dict (JSON-ready)."""
@@ -122,6 +161,8 @@ class TrainConfig:
         data = dict(data)
         if "augment" in data:
             data["augment"] = AugmentConfig(**data["augment"])
+        if "mix" in data:
+            data["mix"] = MixConfig(**data["mix"])
         return cls(**data)
 
 

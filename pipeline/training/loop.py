@@ -315,6 +315,11 @@ class _Run:
             in_memory=config.in_memory, pin_memory=device.type == "cuda", rank=context.rank,
             world_size=context.world_size,
         )
+        if config.pool:  # training images made anew every step from the pool's samples
+            from pipeline.training.mixing import mixing_loaders
+
+            loaders = mixing_loaders(loaders, config, manifest, device, context.rank,
+                                     context.world_size)
         precision.prepare_model(model)  # on the device, memory format, float32 logits
         optimizer, scheduler, scaler = build_optimisation(model, config, len(loaders.train),
                                                      precision)
@@ -375,7 +380,8 @@ class _Run:
                 return True
             start = time.perf_counter()
             self.loaders.train_sampler.set_epoch(epoch)
-            self.loaders.train.generator.manual_seed(config.seed + epoch)
+            if getattr(self.loaders.train, "generator", None) is not None:  # a DataLoader's
+                self.loaders.train.generator.manual_seed(config.seed + epoch)
             augment.reseed(config.seed * 1_000_003 + epoch * 1_009 + context.rank)
             stats = train_one_epoch(
                 net, self.loaders.train, self.optimizer, self.scheduler, self.scaler,
