@@ -21,11 +21,12 @@ same test sets, each whitened by its own noise (``--psd-from-split``):
 
 Per model and set: ROC AUC +- its standard error; the share of the matched filter's sensitive
 distance, ``SNR_50(matched filter) / SNR_50(model)`` at FPR 1e-2 (each method's own noise
-threshold), +- its standard deviation over paired bootstrap resamples of the test set;
-efficiency against the largest single-detector share of the SNR^2 (network SNR 8-13), as a
-share of the matched filter's; the glitch set's FPR; training minutes (wall clock on this
-machine). The fitted trend of the distance share against log2 of the training size says which
-size reaches 95%. Figure: ``--figure``.
+threshold), +- its standard deviation over paired bootstrap resamples of the test set; each
+pool recipe's share minus the fixed cache's at the same size, +- the standard deviation of
+that difference over paired resamples; efficiency against the largest single-detector share of
+the SNR^2 (network SNR 8-13), as a share of the matched filter's; the glitch set's FPR;
+training minutes (wall clock on this machine). The fitted trend of the distance share against
+log2 of the training size says which size reaches 95%. Figure: ``--figure``.
 
     python bench/learning_curve.py --out runs/learning --sizes 4000 8000 16000 --epochs 6
 
@@ -161,6 +162,23 @@ def distance_share(model: np.ndarray, mf: np.ndarray, targets: np.ndarray, snr: 
     return float(value), float(np.nanstd(draws))
 
 
+def share_difference(model: np.ndarray, reference: np.ndarray, mf: np.ndarray,
+                     targets: np.ndarray, snr: np.ndarray, boots: int,
+                     seed: int = 1) -> tuple[float, float]:
+    """``model``'s distance share minus ``reference``'s and its standard deviation over paired
+    bootstrap resamples of the test set (the same draws for all three methods)."""
+    def difference(rows: np.ndarray) -> float:
+        base = snr50(mf[rows], targets[rows], snr[rows])
+        return (base / snr50(model[rows], targets[rows], snr[rows])
+                - base / snr50(reference[rows], targets[rows], snr[rows]))
+
+    rng = np.random.default_rng(seed)
+    noise, signal = np.flatnonzero(targets == 0), np.flatnonzero(targets == 1)
+    draws = [difference(np.r_[rng.choice(noise, len(noise)), rng.choice(signal, len(signal))])
+             for _ in range(boots)]
+    return difference(np.arange(len(targets))), float(np.nanstd(draws))
+
+
 def share_table(scores: dict[str, np.ndarray], targets: np.ndarray, snr: np.ndarray,
                 share: np.ndarray) -> pd.DataFrame:
     """Efficiency at FPR 1e-2 per bin of the largest single-detector share of SNR^2, signals
@@ -182,8 +200,10 @@ def share_table(scores: dict[str, np.ndarray], targets: np.ndarray, snr: np.ndar
     return pd.DataFrame(rows)
 
 
-def set_figures(name: str, data: Path, scores: dict[str, pd.Series], boots: int) -> dict:
-    """Every method's figures on one test set (module docstring)."""
+def set_figures(name: str, data: Path, scores: dict[str, pd.Series], boots: int,
+                pairs: dict[str, str] | None = None) -> dict:
+    """Every method's figures on one test set (module docstring); ``pairs`` maps a model to the
+    one its share is compared with, paired (``share_difference``)."""
     from sklearn.metrics import roc_auc_score
 
     from pipeline.evaluate.auc_stats import auc_standard_error
@@ -215,6 +235,9 @@ def set_figures(name: str, data: Path, scores: dict[str, pd.Series], boots: int)
             mf_k = float((unequal[MF] * unequal["n"]).sum())
             row["one_detector_vs_mf"] = model_k / mf_k if mf_k else None
         result["methods"][method] = row
+    for method, reference in (pairs or {}).items():
+        result["methods"][method]["share_minus_" + reference] = share_difference(
+            aligned[method], aligned[reference], aligned[MF], targets, snr, boots)
     return result
 
 
@@ -243,7 +266,7 @@ def plot(report: dict, path: Path) -> None:
 
     from runtime.figures import save_figure
 
-    fig = Figure(figsize=(12, 4.8))
+    fig = Figure(figsize=(12, 6.2))
     left, right = fig.subplots(1, 2)
     for set_name, marker in (("own", "o"), ("unequal", "s")):
         rows = [r for r in report["models"] if r["kind"] == "cache"]
@@ -262,18 +285,18 @@ def plot(report: dict, path: Path) -> None:
              xlabel="training samples (ResNet18)",
              ylabel="share of the matched filter's distance (FPR 1e-2)",
              title="Learning curve")
-    left.legend(fontsize=7, loc="best")
+    left.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=3)
     table = pd.DataFrame(report["sets"]["unequal"]["share_table"])
     centres = (table["share_low"] + table["share_high"]) / 2
-    for method in [MF, *(r["name"] for r in report["models"])]:
-        right.errorbar(centres, table[method], yerr=table[f"{method} se"], marker="o",
+    for k, method in enumerate([MF, *(r["name"] for r in report["models"])]):
+        right.errorbar(centres + 0.006 * k, table[method], yerr=table[f"{method} se"], marker="o",
                        capsize=3, label=method,
                        color="k" if method == MF else None,
                        linestyle="--" if method == MF else "-")
     right.set(xlabel="largest single-detector share of SNR^2",
               ylabel=f"efficiency at FPR 1e-2, network SNR {SNR_BAND[0]:g}-{SNR_BAND[1]:g}",
               title="Unequal detectors (held-out curves)", ylim=(0, 1.05))
-    right.legend(fontsize=7, loc="best")
+    right.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=3)
     fig.tight_layout()
     save_figure(fig, path)
 
@@ -339,7 +362,11 @@ def main() -> None:
         log.info("%s: %d samples, %.1f min (%.0f s)", name, size, minutes,
                  time.perf_counter() - started)
 
-    sets = {n: set_figures(n, tests[n], scores[n], args.boots) for n in ("own", "unequal")}
+    by_size = {m["size"]: m["name"] for m in models if m["kind"] == "cache"}
+    pairs = {m["name"]: by_size[m["size"]] for m in models
+             if m["kind"] == "pool" and m["size"] in by_size}
+    sets = {n: set_figures(n, tests[n], scores[n], args.boots, pairs)
+            for n in ("own", "unequal")}
     glitch = glitch_fpr(tests["glitch"], scores["glitch"], sets["own"]["methods"])
     for model in models:
         model["sets"] = {n: sets[n]["methods"][model["name"]] for n in sets}
@@ -371,6 +398,10 @@ def main() -> None:
         lines.append(f"{MF} on {n}: AUC {mf['auc']:.4f}+-{mf['auc_se']:.4f}, SNR50 "
                      f"{mf['snr50']:.2f}, glitch FPR {glitch[MF]:.4f}")
         lines.append(pd.DataFrame(sets[n]["share_table"]).round(3).to_string(index=False))
+    for name, reference in pairs.items():
+        lines.append(f"{name} - {reference}, paired: " + ", ".join(
+            "{}: {:+.3f} +- {:.3f}".format(n, *sets[n]["methods"][name]["share_minus_" + reference])
+            for n in sets))
     lines.append(f"training size for 95% (log2 fit): {report['size_for_95']}")
     print("\n".join(lines))
 
